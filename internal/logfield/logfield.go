@@ -1,0 +1,22 @@
+// Package logfield names the structured log fields used across picket, by the
+// Caddy modules (zap) and by the origin (log/slog) alike, so that one query
+// works on both. Nothing that identifies a person has a field here on purpose:
+// see RATIONALE.md, "Why do logs carry no addresses?".
+package logfield
+
+const (
+	RequestID = "request_id"
+	Route     = "route"
+	Method    = "method"
+	Status    = "status"
+	Duration  = "duration_ms"
+	Database  = "database"
+	Module    = "module"
+	Zone      = "zone"
+	Source    = "source"
+	Reason    = "reason"
+	Count     = "count"
+	Size      = "size"
+	Version   = "version"
+	Error     = "error"
+)
