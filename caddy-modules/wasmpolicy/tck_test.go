@@ -1,0 +1,44 @@
+package wasmpolicy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/http-wasm/http-wasm-host-go/tck"
+)
+
+// TestTCKDirect runs the http-wasm conformance kit against the handler
+// behind a plain net/http server, over HTTP/1.1 and HTTP/2 (TLS).
+func TestTCKDirect(t *testing.T) {
+	h := provision(t, &Handler{Path: writeGuest(t, tck.GuestWASM)}, nil)
+	backend := tck.BackendHandler()
+	srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			backend.ServeHTTP(w, r)
+			return nil
+		})
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			w.WriteHeader(599)
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+	}{{"HTTP/1.1", false}, {"HTTP/2", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewUnstartedServer(srv)
+			if tc.http2 {
+				ts.EnableHTTP2 = true
+				ts.StartTLS()
+			} else {
+				ts.Start()
+			}
+			t.Cleanup(ts.Close)
+			tck.Run(t, ts.Client(), ts.URL)
+		})
+	}
+	_ = context.Background
+}
