@@ -18,10 +18,10 @@ import (
 // Limits on what one guest call may do to the host. A guest past one of
 // them traps: its instance is discarded and the failure policy answers.
 const (
-	maxHeaderOps   = 256     // header sets, adds and removes per call
+	maxHeaderOps   = 256      // header sets, adds and removes per call
 	maxHeaderBytes = 64 << 10 // bytes of names and values the guest sets
-	maxGuestBody   = 1 << 20 // bytes of response body a guest may write
-	maxLogMessage  = 1 << 10 // longer guest log messages are cut
+	maxGuestBody   = 1 << 20  // bytes of response body a guest may write
+	maxLogMessage  = 1 << 10  // longer guest log messages are cut
 )
 
 // Headers that picket adds to the guest's view of the request. They never
