@@ -8,7 +8,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/picket-edge/picket/caddy-modules/all"
+	_ "github.com/picket-edge/picket"
 )
 
 func main() {

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// repoRoot is the checkout the tests run in.
+var repoRoot = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}()
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// binary returns the path of a picket binary: the one named by envVar (set
+// by scripts/test to what scripts/build made with xcaddy), or one built here
+// with go build from pkg.
+func binary(t *testing.T, envVar, name, pkg string) string {
+	t.Helper()
+	if p := os.Getenv(envVar); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: %v", envVar, p, err)
+		}
+		return p
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "picket-e2e-bin-")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	out := filepath.Join(buildDir, name)
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	t.Logf("building %s (set %s to skip)", pkg, envVar)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = repoRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a child process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a child started by a test and stopped when it ends.
+type process struct {
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan struct{}
+}
+
+func startProcess(t *testing.T, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{output: new(syncBuffer), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Dir = repoRoot
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout = p.output
+	p.cmd.Stderr = p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *process) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// edge is picket's Caddy running the repository's Caddyfile.
+type edge struct {
+	*process
+	base   string
+	client *http.Client
+	roots  *x509.CertPool
+}
+
+// startEdge runs the custom Caddy with the repository's Caddyfile, pointed at
+// origin, on a free loopback port, with its storage in a temporary folder.
+func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
+	t.Helper()
+	bin := binary(t, "PICKET_CADDY_BIN", "caddy", "./cmd/caddy")
+	storage := t.TempDir()
+	port := freePort(t)
+	env := append([]string{
+		"PICKET_HTTPS_PORT=" + strconv.Itoa(port),
+		"PICKET_ADMIN_ADDR=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"PICKET_CADDY_STORAGE=" + storage,
+		"PICKET_ORIGIN=" + origin,
+		"HOME=" + storage,
+	}, extraEnv...)
+	p := startProcess(t, env, bin, "run", "--config", "Caddyfile", "--adapter", "caddyfile")
+	e := &edge{process: p, base: fmt.Sprintf("https://localhost:%d", port)}
+
+	root := filepath.Join(storage, "pki", "authorities", "local", "root.crt")
+	waitFor(t, p, "the edge's local CA", func() bool {
+		_, err := os.Stat(root)
+		return err == nil
+	})
+	pem, err := os.ReadFile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.roots = x509.NewCertPool()
+	e.roots.AppendCertsFromPEM(pem)
+	e.client = &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: e.roots, ServerName: "localhost"},
+			ForceAttemptHTTP2: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       20 * time.Second,
+	}
+	waitFor(t, p, "the edge to serve TLS", func() bool {
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port),
+			&tls.Config{RootCAs: e.roots, ServerName: "localhost"})
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	})
+	return e
+}
+
+// waitFor polls cond until it holds, the process exits or a minute passes.
+func waitFor(t *testing.T, p *process, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for !cond() {
+		if p != nil && p.exited() {
+			t.Fatalf("process exited while waiting for %s:\n%s", what, p.output.String())
+		}
+		select {
+		case <-ctx.Done():
+			out := ""
+			if p != nil {
+				out = p.output.String()
+			}
+			t.Fatalf("timed out waiting for %s:\n%s", what, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
