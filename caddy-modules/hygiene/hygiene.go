@@ -109,10 +109,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // Strip removes from hdr every header named in names (canonical form) or
-// starting with one of prefixes (lower case).
+// starting with one of prefixes (lower case). Keys are matched in any case:
+// a map filled by code rather than by the server's parser may hold
+// non-canonical keys.
 func Strip(hdr http.Header, names map[string]struct{}, prefixes []string) {
 	for k := range hdr {
-		if _, ok := names[k]; ok {
+		if _, ok := names[http.CanonicalHeaderKey(k)]; ok {
 			delete(hdr, k)
 			continue
 		}
