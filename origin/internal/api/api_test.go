@@ -1,0 +1,279 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/picket-edge/picket/internal/apierror"
+	"github.com/picket-edge/picket/internal/pgtest"
+	"github.com/picket-edge/picket/origin/internal/api"
+	"github.com/picket-edge/picket/origin/internal/database"
+	"github.com/picket-edge/picket/origin/internal/database/dbtest"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	url  string
+	logs *syncBuffer
+}
+
+// newHarness serves the API over loopback on databases in clusters (see
+// dbtest.Setup for the map), logging JSON at debug level into a buffer.
+func newHarness(t *testing.T, clusters map[string]*pgtest.Cluster) *harness {
+	t.Helper()
+	urls := dbtest.Setup(t, clusters)
+	pools := dbtest.Open(t, urls)
+
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(api.New(api.Config{
+		Databases: pools, Names: database.Names(), Logger: logger,
+	}))
+	t.Cleanup(srv.Close)
+	return &harness{url: srv.URL, logs: logs}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (h *harness) do(t *testing.T, method, path string, hdr map[string]string, body io.Reader) response {
+	t.Helper()
+	req, err := http.NewRequest(method, h.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func decodeError(t *testing.T, r response) apierror.Detail {
+	t.Helper()
+	var body apierror.Body
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatalf("error body %q: %v", r.body, err)
+	}
+	return body.Error
+}
+
+func TestServer(t *testing.T) {
+	h := newHarness(t, map[string]*pgtest.Cluster{"": pgtest.Start(t)})
+	t.Run("health ok", func(t *testing.T) { testHealthOK(t, h) })
+	t.Run("bad input", func(t *testing.T) { testBadInput(t, h) })
+	t.Run("skeleton routes", func(t *testing.T) { testSkeleton(t, h) })
+	t.Run("privacy by accept", func(t *testing.T) { testPrivacy(t, h) })
+	t.Run("request id", func(t *testing.T) { testRequestID(t, h) })
+	t.Run("log privacy", func(t *testing.T) { testLogPrivacy(t, h) })
+}
+
+func testHealthOK(t *testing.T, h *harness) {
+	r := h.do(t, http.MethodGet, "/health", nil, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("status: got %d, want 200 (%s)", r.status, r.body)
+	}
+	want := `{"status":"ok","databases":{"ballot":"ok","content":"ok","membership":"ok"}}`
+	if got := strings.TrimSpace(string(r.body)); got != want {
+		t.Errorf("body: got %s, want %s", got, want)
+	}
+}
+
+func testBadInput(t *testing.T, h *harness) {
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		wantStatus int
+		wantCode   string
+		wantAllow  string
+	}{
+		{name: "malformed json", method: "POST", path: "/auth/webauthn/register/begin",
+			body: `{"pseudonym":`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "trailing data", method: "POST", path: "/unions",
+			body: `{} {}`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "over the cap", method: "POST", path: "/unions",
+			body:       `{"x":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`,
+			wantStatus: 413, wantCode: "body_too_large"},
+		{name: "unknown route", method: "GET", path: "/nope", wantStatus: 404, wantCode: "not_found"},
+		{name: "unclean path", method: "GET", path: "/a/../health", wantStatus: 404,
+			wantCode: "not_found"},
+		{name: "wrong method", method: "POST", path: "/health", body: `{}`,
+			wantStatus: 405, wantCode: "method_not_allowed", wantAllow: "GET, HEAD"},
+		{name: "wrong method privacy", method: "DELETE", path: "/privacy",
+			wantStatus: 405, wantCode: "method_not_allowed", wantAllow: "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(t, tt.method, tt.path, map[string]string{"Content-Type": "application/json"},
+				strings.NewReader(tt.body))
+			if r.status != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", r.status, tt.wantStatus, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("content type: got %q, want application/json", ct)
+			}
+			e := decodeError(t, r)
+			if e.Code != tt.wantCode {
+				t.Errorf("code: got %q, want %q", e.Code, tt.wantCode)
+			}
+			if e.RequestID == "" || e.RequestID != r.header.Get("X-Request-Id") {
+				t.Errorf("request id: got %q in body, %q in header, want equal and set",
+					e.RequestID, r.header.Get("X-Request-Id"))
+			}
+			if tt.wantAllow != "" && r.header.Get("Allow") != tt.wantAllow {
+				t.Errorf("Allow: got %q, want %q", r.header.Get("Allow"), tt.wantAllow)
+			}
+		})
+	}
+}
+
+func testSkeleton(t *testing.T, h *harness) {
+	for _, p := range []string{
+		"/auth/webauthn/register", "/auth/webauthn/verify", "/unions", "/unions/x",
+		"/ballots", "/ballots/1", "/me", "/me/sessions",
+	} {
+		t.Run(p, func(t *testing.T) {
+			r := h.do(t, http.MethodGet, p, nil, nil)
+			if r.status != http.StatusNotImplemented {
+				t.Fatalf("status: got %d, want 501", r.status)
+			}
+			if e := decodeError(t, r); e.Code != "not_implemented" {
+				t.Errorf("code: got %q, want not_implemented", e.Code)
+			}
+		})
+	}
+}
+
+func testPrivacy(t *testing.T, h *harness) {
+	tests := []struct {
+		name   string
+		accept string
+		want   string
+	}{
+		{name: "no accept", accept: "", want: "text/html"},
+		{name: "browser", accept: "text/html,application/xhtml+xml,*/*;q=0.8", want: "text/html"},
+		{name: "app", accept: "application/json", want: "application/json"},
+		{name: "json preferred", accept: "text/html;q=0.5, application/json", want: "application/json"},
+		{name: "anything", accept: "*/*", want: "text/html"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tt.accept != "" {
+				hdr["Accept"] = tt.accept
+			}
+			r := h.do(t, http.MethodGet, "/privacy", hdr, nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("status: got %d, want 200", r.status)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, tt.want) {
+				t.Fatalf("content type: got %q, want %s", ct, tt.want)
+			}
+			if tt.want == "application/json" {
+				var p api.Policy
+				if err := json.Unmarshal(r.body, &p); err != nil || len(p.Sections) == 0 {
+					t.Errorf("policy JSON: got %v (%d sections), want sections", err, len(p.Sections))
+				}
+			} else if !bytes.Contains(r.body, []byte("<h1>")) || bytes.Contains(r.body, []byte("<script")) {
+				t.Errorf("policy HTML: want a heading and no script")
+			}
+		})
+	}
+}
+
+func testRequestID(t *testing.T, h *harness) {
+	tests := []struct {
+		name    string
+		inbound string
+		keep    bool
+	}{
+		{name: "edge uuid kept", inbound: "0b6f1c7e-3f0a-4a57-9c43-2f1d9a3f7e11", keep: true},
+		{name: "missing", inbound: "", keep: false},
+		{name: "too short", inbound: "abc", keep: false},
+		{name: "log injection", inbound: "abcdefgh\" injected", keep: false},
+		{name: "too long", inbound: strings.Repeat("a", 65), keep: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tt.inbound != "" {
+				hdr["X-Request-Id"] = tt.inbound
+			}
+			r := h.do(t, http.MethodGet, "/nope", hdr, nil)
+			got := r.header.Get("X-Request-Id")
+			if tt.keep && got != tt.inbound {
+				t.Errorf("request id: got %q, want %q", got, tt.inbound)
+			}
+			if !tt.keep && (got == tt.inbound || len(got) != 36) {
+				t.Errorf("request id: got %q, want a fresh uuid", got)
+			}
+		})
+	}
+}
+
+func testLogPrivacy(t *testing.T, h *harness) {
+	markers := map[string]string{
+		"X-Forwarded-For": "203.0.113.77",
+		"X-Real-IP":       "198.51.100.99",
+		"User-Agent":      "MarkerAgent/7.7 (privacy-probe)",
+		"Cookie":          "session=marker-cookie-c0ffee",
+		"Authorization":   "Bearer marker-token-deadbeef",
+	}
+	body := `{"pseudonym":"marker-body-pseudonym"}`
+	paths := []string{"/health", "/privacy", "/unions/marker-path-id", "/nope-marker-path"}
+	for _, p := range paths {
+		h.do(t, http.MethodPost, p, markers, strings.NewReader(body))
+		h.do(t, http.MethodGet, p, markers, nil)
+	}
+
+	logs := h.logs.String()
+	if !strings.Contains(logs, `"route":"/unions/"`) {
+		t.Fatalf("logs: want request lines with route patterns, got %s", logs)
+	}
+	all := []string{"marker-body-pseudonym", "marker-path-id", "nope-marker-path", "127.0.0.1"}
+	for _, v := range markers {
+		all = append(all, v)
+	}
+	for _, m := range all {
+		if strings.Contains(logs, m) {
+			t.Errorf("logs hold marker %q", m)
+		}
+	}
+}

@@ -1,0 +1,2 @@
+-- ballot: ballots and their tallies (issue of its own).
+create schema picket;

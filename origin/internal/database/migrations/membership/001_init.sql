@@ -1,0 +1,2 @@
+-- membership: accounts, passkeys, sessions and keyed-hash memberships.
+create schema picket;
