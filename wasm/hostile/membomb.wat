@@ -1,0 +1,29 @@
+;; Grows its memory until refused, then traps: the memory cap must hold.
+;; Hostile test guest for picket's WASM host. Requests without an
+;; x-hostile header pass (next=1), so that a test can check the host
+;; recovers. Build: wat2wasm membomb.wat -o membomb.wasm (scripts/build-wasm).
+(module
+  (import "http_handler" "get_header_values"
+    (func $get_header_values (param i32 i32 i32 i32 i32) (result i64)))
+
+  (memory (export "memory") 1)
+  ;; triggered: only requests carrying an x-hostile header misbehave
+  (func $triggered (result i32)
+    (i64.ne
+      (i64.shr_u
+        (call $get_header_values (i32.const 0) (i32.const 16) (i32.const 9)
+          (i32.const 1024) (i32.const 256))
+        (i64.const 32))
+      (i64.const 0)))
+  (func (export "handle_response") (param i32 i32))
+  (data (i32.const 16) "x-hostile")
+  (func (export "handle_request") (result i64)
+    (if (call $triggered)
+      (then
+        (block $full
+          (loop $grow
+            (br_if $full (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+            (br $grow)))
+        unreachable))
+    (i64.const 1))
+)
