@@ -27,10 +27,16 @@ const (
 // Headers that picket adds to the guest's view of the request. They never
 // reach the request that is passed on; a client sending them is not
 // believed (the guest sees the host's values only).
+// Host is shown too, since Go keeps it outside the header map; it is
+// read-only for the guest like the others.
 const (
 	headerSource       = "x-picket-source"
 	headerVerifiedPull = "x-picket-verified-pull"
+	headerScheme       = "x-picket-scheme"
+	headerHost         = "host"
 )
+
+var syntheticNames = []string{headerHost, headerSource, headerVerifiedPull, headerScheme}
 
 type phase int
 
@@ -153,6 +159,16 @@ func (c *call) countHeaderOp(name, value string) {
 // whether name is one of the host's names at all.
 func (c *call) synthetic(name string) ([]string, bool) {
 	switch name {
+	case headerHost:
+		if c.r.Host == "" {
+			return nil, true
+		}
+		return []string{c.r.Host}, true
+	case headerScheme:
+		if c.r.TLS != nil {
+			return []string{"https"}, true
+		}
+		return []string{"http"}, true
 	case headerSource:
 		if c.client == nil || c.client.Source == "" {
 			return nil, true
@@ -180,7 +196,7 @@ func (c *call) requestHeaderNames() []string {
 			names = append(names, l)
 		}
 	}
-	for _, n := range []string{headerSource, headerVerifiedPull} {
+	for _, n := range syntheticNames {
 		if v, _ := c.synthetic(n); len(v) > 0 {
 			names = append(names, n)
 		}

@@ -137,7 +137,25 @@ func (Request) RemoveHeader(name string) {
 const (
 	HeaderSource       = "x-picket-source"
 	HeaderVerifiedPull = "x-picket-verified-pull"
+	HeaderScheme       = "x-picket-scheme"
 )
+
+// Host returns the request's host (the Host header or HTTP/2 :authority).
+func (r Request) Host() string {
+	if v := r.Header("host"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Scheme returns "https" when the request reached the gateway over TLS and
+// "http" otherwise; "" when the host is not picket.
+func (r Request) Scheme() string {
+	if v := r.Header(HeaderScheme); len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
 
 // Source returns the source class the gateway decided for the request:
 // "cloudflare", "onion", "local", or "" when no decision was made (or
