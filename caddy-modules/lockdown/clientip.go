@@ -141,16 +141,23 @@ func (h *ClientIP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 
 	edge.Set(r, c)
-	if h.key != nil {
-		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		rid := repl.ReplaceAll("{http.request.uuid}", "")
-		repl.Set(PlaceholderOriginHeader, gateway.Sign(h.key, gateway.Client{
-			IP:           c.IP,
-			Source:       string(c.Source),
-			VerifiedPull: c.VerifiedPull,
-		}, rid, h.now()))
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(PlaceholderOriginHeader, h.originHeader(repl, c))
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// originHeader signs c for the origin; "" without a key.
+func (h *ClientIP) originHeader(repl *caddy.Replacer, c *edge.Client) string {
+	if h.key == nil {
+		return ""
+	}
+	rid := repl.ReplaceAll("{http.request.uuid}", "")
+	return gateway.Sign(h.key, gateway.Client{
+		IP:           c.IP,
+		Source:       string(c.Source),
+		VerifiedPull: c.VerifiedPull,
+	}, rid, h.now())
 }
 
 // classify returns the client, or nil and a refusal reason.

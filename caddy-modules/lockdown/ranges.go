@@ -416,7 +416,7 @@ func judge(prev *rangeState, v4, v6 []string) (*rangeState, string) {
 		return nil, resultNoIPv4
 	case len(v6) == 0:
 		return nil, resultNoIPv6
-	case prev != nil && len(set)*2 < len(prev.set):
+	case prev != nil && len(set)*2 <= len(prev.set):
 		return nil, resultShrunk
 	}
 	return newRangeState(set, time.Time{}), resultOK

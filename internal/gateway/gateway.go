@@ -170,7 +170,8 @@ func Verify(next http.Handler, cfg VerifyConfig) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vals := r.Header.Values(Header)
 		r.Header.Del(Header)
-		if len(vals) == 0 {
+		// the gateway sends an empty value when it has no key configured.
+		if len(vals) == 0 || (len(vals) == 1 && vals[0] == "") {
 			next.ServeHTTP(w, r)
 			return
 		}
