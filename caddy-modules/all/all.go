@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/picket-edge/picket/caddy-modules/hygiene"
 	_ "github.com/picket-edge/picket/caddy-modules/lockdown"
+	_ "github.com/picket-edge/picket/caddy-modules/ratelimit"
 	_ "github.com/picket-edge/picket/caddy-modules/wasmpolicy"
 )
