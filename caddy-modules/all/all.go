@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/picket-edge/picket/caddy-modules/hygiene"
 	_ "github.com/picket-edge/picket/caddy-modules/lockdown"
+	_ "github.com/picket-edge/picket/caddy-modules/onion"
 	_ "github.com/picket-edge/picket/caddy-modules/ratelimit"
 	_ "github.com/picket-edge/picket/caddy-modules/wasmpolicy"
 )
