@@ -1,0 +1,105 @@
+package wasmpolicy
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Bounds of TestReloadMemory, documented in docs/wasm.md.
+const (
+	rssBound  = 96 << 20 // growth of resident memory after warm-up
+	heapBound = 16 << 20 // growth of the live Go heap after warm-up
+)
+
+// TestReloadMemory reloads Caddy's config again and again (same config,
+// changed guest config, changed guest file) while serving requests through
+// a Go guest, and checks that memory stays flat. The default run does 40
+// reloads and 20,000 requests; PICKET_WASM_SOAK=1 runs the full 200 reloads
+// and 100,000 requests.
+func TestReloadMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test skipped under -short")
+	}
+	reloads, perReload := 40, 500
+	if os.Getenv("PICKET_WASM_SOAK") == "1" {
+		reloads = 200
+	}
+	dir := t.TempDir()
+	guests := []string{filepath.Join(dir, "a.wasm"), filepath.Join(dir, "b.wasm")}
+	copyFile(t, filepath.Join("..", "..", "wasm", "examples", "blockscanners", "blockscanners.wasm"), guests[0])
+	copyFile(t, filepath.Join("..", "..", "wasm", "examples", "apipaths", "apipaths.wasm"), guests[1])
+
+	addr := freePort(t)
+	stopCaddy(t)
+	client := h1Client()
+	config := func(i int) []byte {
+		// every third reload is unchanged, every third changes the guest
+		// config, every third swaps the guest file
+		guest := guests[(i/3)%2]
+		cfg := "/unions /me"
+		if i%3 == 1 {
+			cfg = "/unions /me /x" + strconv.Itoa(i%7)
+		}
+		return caddyConfig(t, addr, map[string]any{"path": guest, "config": cfg}, "")
+	}
+	cycle := func(i int) {
+		loadCaddy(t, config(i))
+		for j := range perReload {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/unions/"+strconv.Itoa(j), nil)
+			req.Header.Set("User-Agent", "Mozilla/5.0")
+			if status, body := do(t, client, req); status != 200 || body != "next" {
+				t.Fatalf("reload %d request %d: got %d %q, want 200 \"next\"", i, j, status, body)
+			}
+		}
+	}
+
+	// warm up: both guests compiled, pools and Caddy's own caches filled
+	for i := range 6 {
+		cycle(i)
+	}
+	rss0, heap0 := memory()
+	for i := 6; i < reloads+6; i++ {
+		cycle(i)
+	}
+	rss1, heap1 := memory()
+	t.Logf("%d reloads, %d requests: RSS %d -> %d MiB, heap %d -> %d MiB",
+		reloads, reloads*perReload, rss0>>20, rss1>>20, heap0>>20, heap1>>20)
+	if rss1 > rss0+rssBound {
+		t.Errorf("got RSS growth %d MiB, want at most %d MiB", (rss1-rss0)>>20, rssBound>>20)
+	}
+	if heap1 > heap0+heapBound {
+		t.Errorf("got heap growth %d MiB, want at most %d MiB", (heap1-heap0)>>20, heapBound>>20)
+	}
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	if err := os.WriteFile(to, readFile(t, from), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memory returns the process's resident set and live heap after a GC.
+func memory() (rss, heap uint64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, _ := os.ReadFile("/proc/self/status")
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			rss = kb << 10
+		}
+	}
+	return rss, ms.HeapAlloc
+}
