@@ -71,7 +71,7 @@ type testClient struct{}
 func (testClient) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.picket_test_client",
-		New: func() caddy.Module { return testClient{} },
+		New: func() caddy.Module { return new(testClient) },
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/picket-edge/picket/internal/logfield"
 )
 
 // RedisConfig connects the handler's Redis zones to one Redis server, which
@@ -58,8 +61,25 @@ func (c *RedisConfig) client(repl *caddy.Replacer) *redis.Client {
 		// a decision is never retried: the zone's failure mode answers
 		// instead, and the next request tries again.
 		MaxRetries:      -1,
+		DialerRetries:   1,
 		DisableIdentity: true,
 	})
+}
+
+func init() {
+	// go-redis reports pool trouble through a package-wide logger that
+	// writes to stderr; send it to Caddy's log at debug level instead. The
+	// zone's own rate-limited warning is the operator's signal.
+	redis.SetLogger(redisLogger{})
+}
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l := caddy.Log().Named("picket_rate_limit.redis")
+	if c := l.Check(zap.DebugLevel, "redis client"); c != nil {
+		c.Write(zap.String(logfield.Reason, fmt.Sprintf(format, v...)))
+	}
 }
 
 // redisStore keeps a zone's state in Redis. Per key one hash holds the two

@@ -48,9 +48,9 @@ func storeKinds(t *testing.T) []storeKind {
 // testZone builds a provisioned zone around a store without Caddy.
 func testZone(name string, pol policy, s store) *zone {
 	return &zone{
-		cfg: &ZoneConfig{Name: name},
-		pol: pol,
-		st:  &zoneState{name: name, keyer: newKeyer([]byte("test secret"))},
+		cfg:   &ZoneConfig{Name: name},
+		pol:   pol,
+		st:    &zoneState{name: name, keyer: newKeyer([]byte("test secret"))},
 		store: s,
 	}
 }
