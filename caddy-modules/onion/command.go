@@ -43,12 +43,21 @@ func cmdOnionAddress(fl caddycmd.Flags) (int, error) {
 	if dir == "" {
 		dir = DefaultDataDir()
 	}
-	addr, err := onionsvc.Address(filepath.Join(dir, "hs"))
+	addr, err := onionAddress(dir)
 	if err != nil {
-		return exitFailure, fmt.Errorf("reading onion address from %s: %w", dir, err)
+		return exitFailure, err
 	}
 	fmt.Fprintln(os.Stdout, addr)
 	return 0, nil
+}
+
+// onionAddress reads the address of the key under a tor data directory.
+func onionAddress(dataDir string) (string, error) {
+	addr, err := onionsvc.Address(filepath.Join(dataDir, "hs"))
+	if err != nil {
+		return "", fmt.Errorf("reading onion address from %s: %w", dataDir, err)
+	}
+	return addr, nil
 }
 
 // exitFailure is the exit status for a failure.

@@ -52,9 +52,13 @@ func (l *Location) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			target = "http://" + addr + originalURI(r)
 		}
 	}
-	return next.ServeHTTP(&locationWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{
-		ResponseWriter: w,
-	}, target: target}, r)
+	lw := &locationWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		target:                target,
+	}
+	err := next.ServeHTTP(lw, r)
+	lw.finish()
+	return err
 }
 
 func (l *Location) address() string {
@@ -83,40 +87,84 @@ func originalURI(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
+// locationWriter settles the Onion-Location header when the response
+// header is written. A response written without a Content-Type has its
+// status held back until the first body bytes show the type, as net/http
+// would sniff it.
 type locationWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	target  string
 	written bool
+	pending int
 }
 
 func (lw *locationWriter) WriteHeader(status int) {
-	if !lw.written && status >= 200 {
-		lw.written = true
-		h := lw.Header()
-		h.Del("Onion-Location")
-		if lw.target != "" && isHTML(h.Get("Content-Type")) {
-			h.Set("Onion-Location", lw.target)
-		}
+	switch {
+	case lw.written || lw.pending != 0:
+		return
+	case status < 200:
+		lw.ResponseWriterWrapper.WriteHeader(status)
+	case lw.target != "" && lw.Header().Get("Content-Type") == "" && bodyAllowed(status):
+		lw.pending = status
+	default:
+		lw.commit(status, nil)
+	}
+}
+
+// commit writes the header for status; body is the first body bytes, if
+// any, for sniffing an unset Content-Type.
+func (lw *locationWriter) commit(status int, body []byte) {
+	lw.written = true
+	h := lw.Header()
+	h.Del("Onion-Location")
+	if h.Get("Content-Type") == "" && body != nil && h.Get("X-Content-Type-Options") != "nosniff" {
+		h.Set("Content-Type", http.DetectContentType(body))
+	}
+	if lw.target != "" && isHTML(h.Get("Content-Type")) {
+		h.Set("Onion-Location", lw.target)
 	}
 	lw.ResponseWriterWrapper.WriteHeader(status)
 }
 
+func (lw *locationWriter) status() int {
+	if lw.pending != 0 {
+		return lw.pending
+	}
+	return http.StatusOK
+}
+
 func (lw *locationWriter) Write(p []byte) (int, error) {
 	if !lw.written {
-		// net/http would sniff the type of a body written without one
-		if lw.Header().Get("Content-Type") == "" && lw.Header().Get("X-Content-Type-Options") != "nosniff" {
-			lw.Header().Set("Content-Type", http.DetectContentType(p))
-		}
-		lw.WriteHeader(http.StatusOK)
+		lw.commit(lw.status(), p)
 	}
 	return lw.ResponseWriterWrapper.Write(p)
 }
 
 func (lw *locationWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !lw.written {
-		lw.WriteHeader(http.StatusOK)
+		lw.commit(lw.status(), nil)
 	}
 	return lw.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError commits a held-back header before flushing.
+func (lw *locationWriter) FlushError() error {
+	if !lw.written {
+		lw.commit(lw.status(), nil)
+	}
+	return http.NewResponseController(lw.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// finish writes a header still held back when the handler returns without
+// a body.
+func (lw *locationWriter) finish() {
+	if !lw.written && lw.pending != 0 {
+		lw.commit(lw.pending, nil)
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 func isHTML(ct string) bool {
