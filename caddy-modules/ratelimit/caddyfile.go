@@ -11,9 +11,9 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("picket_rate_limit", parseCaddyfile)
-	// refuses before anything that does work for the request (rewrites
-	// happen after, so zones see the path the router will route; the
-	// lock-down and hygiene handlers run earlier still, before "map").
+	// after rewrites, so that zones see the path that will be routed, and
+	// before anything that does work for the request (auth, proxying); the
+	// lock-down and hygiene handlers run earlier still, before "map".
 	httpcaddyfile.RegisterDirectiveOrder("picket_rate_limit", httpcaddyfile.Before, "basic_auth")
 }
 

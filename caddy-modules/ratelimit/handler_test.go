@@ -513,3 +513,42 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestOnionAndClearnetSeparate(t *testing.T) {
+	ti := startShipped(t)
+
+	// the shared onion bucket runs full: clearnet clients do not notice.
+	for i := 0; i < 101; i++ {
+		send(t, "GET", ti.either(i)+"/health", "onion")
+	}
+	if r := send(t, "GET", ti.a+"/health", "onion"); r.status != 429 {
+		t.Fatalf("shared onion bucket: got %d, want 429", r.status)
+	}
+	if r := send(t, "GET", ti.a+"/health", "198.51.100.70"); r.status != 200 {
+		t.Fatalf("clearnet during onion block: got %d, want 200", r.status)
+	}
+
+	// a clearnet client blocked on auth does not block onion circuits, and
+	// one circuit's block does not touch another circuit.
+	for i := 0; i < 6; i++ {
+		send(t, "POST", ti.a+"/auth/webauthn/verify", "198.51.100.71")
+		send(t, "POST", ti.b+"/auth/webauthn/verify", "onion:1")
+	}
+	tests := []struct {
+		name   string
+		client string
+		want   int
+	}{
+		{"blocked clearnet client", "198.51.100.71", 429},
+		{"blocked circuit", "onion:1", 429},
+		{"other circuit", "onion:2", 200},
+		{"other clearnet client", "198.51.100.72", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := send(t, "POST", ti.a+"/auth/webauthn/verify", tt.client); r.status != tt.want {
+				t.Fatalf("got %d, want %d", r.status, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/picket-edge/picket/internal/edge"
 	"github.com/picket-edge/picket/internal/redistest"
 )
@@ -341,4 +343,12 @@ func TestCeilSeconds(t *testing.T) {
 			}
 		})
 	}
+}
+
+func caddyDuration(s string) caddy.Duration {
+	d, err := caddy.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return caddy.Duration(d)
 }
