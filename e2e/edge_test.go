@@ -110,8 +110,10 @@ func checkResponseHeaders(t *testing.T, resp *http.Response) {
 		"max-age=31536000; includeSubDomains; preload"; got != want {
 		t.Errorf("Strict-Transport-Security: got %q, want %q", got, want)
 	}
-	if got := resp.Header.Get("Server"); got != "" {
-		t.Errorf("Server: got %q, want no header", got)
+	for _, banner := range []string{"Server", "Via"} {
+		if got := resp.Header.Get(banner); got != "" {
+			t.Errorf("%s: got %q, want no header", banner, got)
+		}
 	}
 }
 
