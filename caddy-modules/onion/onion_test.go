@@ -208,3 +208,64 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestNoCertificatesForOnion(t *testing.T) {
+	tests := []struct {
+		name    string
+		server  func(sock string) map[string]any
+		wantErr string
+	}{
+		{name: "onion host without scheme", wantErr: "certificate", server: func(sock string) map[string]any {
+			s := onionServer(sock, []any{map[string]any{
+				"match":  []any{map[string]any{"host": []string{testOnion}}},
+				"handle": []any{map[string]any{"handler": "static_response", "body": "x"}},
+			}})
+			delete(s, "automatic_https")
+			return s
+		}},
+		{name: "tls on the onion socket", wantErr: "plain HTTP", server: func(sock string) map[string]any {
+			s := onionServer(sock, []any{echoRoute()})
+			s["tls_connection_policies"] = []any{map[string]any{}}
+			return s
+		}},
+		{name: "http site skipped", server: func(sock string) map[string]any {
+			s := onionServer(sock, []any{map[string]any{
+				"match":  []any{map[string]any{"host": []string{testOnion}}},
+				"handle": []any{map[string]any{"handler": "static_response", "body": "x"}},
+			}})
+			s["automatic_https"] = map[string]any{"skip": []string{testOnion}}
+			return s
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := shortDir(t)
+			logFile := filepath.Join(t.TempDir(), "caddy.log")
+			cfg := onionConfig(t, dir, freePort(t), 0, "x")
+			apps := cfg["apps"].(map[string]any)
+			apps["http"] = map[string]any{"servers": map[string]any{
+				"onion": tt.server(filepath.Join(dir, "onion.sock")),
+			}}
+			// should a check ever slip, no ACME issuer may run in a test
+			apps["tls"] = map[string]any{"automation": map[string]any{"policies": []any{
+				map[string]any{"issuers": []any{map[string]any{"module": "internal"}}},
+			}}}
+			apps["pki"] = map[string]any{"certificate_authorities": map[string]any{
+				"local": map[string]any{"install_trust": false},
+			}}
+			cfg["storage"] = map[string]any{"module": "file_system", "root": t.TempDir()}
+			cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{
+				"writer": map[string]any{"output": "file", "filename": logFile},
+			}}}
+			raw, _ := json.Marshal(cfg)
+			err := caddy.Load(raw, true)
+			t.Cleanup(func() { _ = caddy.Stop() })
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
