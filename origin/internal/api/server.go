@@ -10,7 +10,10 @@ import (
 	"path"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/picket-edge/picket/internal/apierror"
+	"github.com/picket-edge/picket/origin/internal/keys"
 )
 
 // MaxBodyBytes caps every request body. The API takes small JSON documents
@@ -33,6 +36,29 @@ type Config struct {
 	Logger *slog.Logger
 	// HealthTimeout bounds the database pings of /health; 2s if zero.
 	HealthTimeout time.Duration
+
+	// App is the account, union and post API. Without it those routes
+	// answer 501, as in the walking skeleton.
+	App *AppConfig
+}
+
+// AppConfig is what the account, union and post routes need.
+type AppConfig struct {
+	Content    *pgxpool.Pool
+	Membership *pgxpool.Pool
+	Keys       keys.Manager
+	WebAuthn   WebAuthnConfig
+	// Now is the clock (time.Now if nil); tests move it.
+	Now func() time.Time
+	// SessionTTL is how long a session lives; 30 days if zero.
+	SessionTTL time.Duration
+}
+
+// WebAuthnConfig names the relying party.
+type WebAuthnConfig struct {
+	RPID        string   // the site's registrable domain, e.g. picket.example
+	DisplayName string   // shown by the authenticator; "picket" if empty
+	Origins     []string // origins allowed in clientDataJSON
 }
 
 // Server is the origin's http.Handler.
@@ -44,7 +70,7 @@ type Server struct {
 }
 
 // New builds the server and its routes.
-func New(cfg Config) *Server {
+func New(cfg Config) (*Server, error) {
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = 2 * time.Second
 	}
@@ -52,19 +78,34 @@ func New(cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	s.handler = s.withRequestID(s.withAccessLog(s.withBodyCap(http.HandlerFunc(s.dispatch))))
-	return s
+	return s, nil
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /privacy", s.privacy)
 
 	// the route skeleton the app calls; each lands with its own issue
-	for _, p := range []string{"/auth", "/auth/", "/unions/", "/unions", "/ballots/", "/ballots", "/me", "/me/"} {
+	skeleton := []string{"/ballots/", "/ballots"}
+	if s.cfg.App == nil {
+		skeleton = append(skeleton, "/auth", "/auth/", "/unions/", "/unions", "/me", "/me/")
+	}
+	for _, p := range skeleton {
 		s.mux.HandleFunc(p, s.notImplemented)
 	}
+	if s.cfg.App == nil {
+		return nil
+	}
+	app, err := newApp(s, *s.cfg.App)
+	if err != nil {
+		return err
+	}
+	app.routes(s.mux)
+	return nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,15 @@ commands:
              env: PICKET_CONTENT_DATABASE_URL PICKET_MEMBERSHIP_DATABASE_URL
                   PICKET_BALLOT_DATABASE_URL
                   PICKET_ORIGIN_LISTEN (default 127.0.0.1:9000; or unix:/path.sock)
+                  PICKET_WEBAUTHN_RP_ID (default localhost)
+                  PICKET_WEBAUTHN_ORIGINS (comma list, default https://<rp id>)
+                  PICKET_KEYRING_DIR (default .data/keyring)
+                  PICKET_MASTER_KEY (base64, 32 bytes) or PICKET_MASTER_KEY_FILE
+                  (default: master.key beside the keyring dir, made on first run)
+  purge      delete events older than 24 hours, expired ceremonies and sessions
+             env: as serve (the three PICKET_<DB>_DATABASE_URL)
+  keys       info NAME | rotate NAME | min-version NAME N
+             env: PICKET_KEYRING_DIR, PICKET_MASTER_KEY or PICKET_MASTER_KEY_FILE
 `
 
 // errUsage marks errors that are answered with the usage text.
@@ -72,6 +81,10 @@ func run(ctx context.Context, args []string, env Env, st Streams) error {
 		return migrateCmd(ctx, rest, env, st)
 	case "serve":
 		return serve(ctx, rest, env, st)
+	case "purge":
+		return purge(ctx, rest, env, st)
+	case "keys":
+		return keysCmd(ctx, rest, env, st)
 	case "help", "-h", "-help", "--help":
 		return flag.ErrHelp
 	default:

@@ -118,6 +118,7 @@ func TestBootstrapMigrateServe(t *testing.T) {
 
 	sock := filepath.Join(t.TempDir(), "origin.sock")
 	vals["PICKET_ORIGIN_LISTEN"] = "unix:" + sock
+	vals["PICKET_KEYRING_DIR"] = filepath.Join(t.TempDir(), "keyring")
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	go func() { done <- cli.Main(sctx, []string{"serve"}, mapEnv(vals), st) }()

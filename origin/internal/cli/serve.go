@@ -40,21 +40,37 @@ func serve(ctx context.Context, args []string, env Env, st Streams) error {
 	}
 
 	logger := slog.New(slog.NewJSONHandler(st.Err, nil))
+	km, err := openKeyring(env, logger)
+	if err != nil {
+		return err
+	}
 	pools, err := database.Open(ctx, urls)
 	if err != nil {
 		return err
 	}
 	defer pools.Close()
 
+	handler, err := api.New(api.Config{
+		Databases: pools,
+		Names:     database.Names(),
+		Logger:    logger,
+		App: &api.AppConfig{
+			Content:    pools["content"],
+			Membership: pools["membership"],
+			Keys:       km,
+			WebAuthn:   webAuthnFromEnv(env),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("configuring the API: %w", err)
+	}
+
 	ln, err := listen(addr)
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(api.New(api.Config{
-		Databases: pools,
-		Names:     database.Names(),
-		Logger:    logger,
-	}), logger)
+	go purgeLoop(ctx, pools, logger)
+	srv := newHTTPServer(handler, logger)
 	logger.Info("origin listening", slog.String("listen", ln.Addr().String()))
 	return runServer(ctx, srv, ln, logger)
 }
