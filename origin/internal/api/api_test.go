@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/picket-edge/picket/internal/apierror"
 	"github.com/picket-edge/picket/internal/pgtest"
@@ -179,7 +182,7 @@ func testBadInput(t *testing.T, h *harness) {
 			body:       `{"x":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`,
 			wantStatus: 413, wantCode: "body_too_large"},
 		{name: "finish over the cap", method: "POST", path: "/auth/webauthn/verify/finish",
-			body: `{"ceremony_id":"x","credential":"` + strings.Repeat("b", api.MaxBodyBytes) + `"}`,
+			body:       `{"ceremony_id":"x","credential":"` + strings.Repeat("b", api.MaxBodyBytes) + `"}`,
 			wantStatus: 413, wantCode: "body_too_large"},
 		{name: "unknown route", method: "GET", path: "/nope", wantStatus: 404, wantCode: "not_found"},
 		{name: "unclean path", method: "GET", path: "/a/../health", wantStatus: 404,
@@ -311,11 +314,30 @@ func testLogPrivacy(t *testing.T, h *harness) {
 		h.do(t, http.MethodGet, p, markers, nil)
 	}
 
+	// a signed-up account with a marker pseudonym that joins and posts
+	pseudonym := "MarkerPseudonym-5e1f"
+	token := h.signUp(t, newAuthenticator(), pseudonym)
+	withMarkers := func(m map[string]string) map[string]string {
+		out := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+		for k, v := range m {
+			if k != "Authorization" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	h.do(t, "POST", "/unions", withMarkers(markers),
+		strings.NewReader(`{"slug":"marker-union","name":"Marker Union"}`))
+	h.do(t, "POST", "/unions/marker-union/posts", withMarkers(markers),
+		strings.NewReader(`{"body":"marker-post-body"}`))
+	h.do(t, "GET", "/unions/marker-union", markers, nil)
+
 	logs := h.logs.String()
 	if !strings.Contains(logs, `"route":"GET /unions/{slug}"`) {
 		t.Fatalf("logs: want request lines with route patterns, got %s", logs)
 	}
-	all := []string{"marker-body-pseudonym", "marker-path-id", "nope-marker-path", "127.0.0.1"}
+	all := []string{"marker-body-pseudonym", "marker-path-id", "nope-marker-path", "127.0.0.1",
+		pseudonym, "marker-union", "marker-post-body", token}
 	for _, v := range markers {
 		all = append(all, v)
 	}
@@ -324,4 +346,28 @@ func testLogPrivacy(t *testing.T, h *harness) {
 			t.Errorf("logs hold marker %q", m)
 		}
 	}
+	eventRows := eventsDump(t, h)
+	if !strings.Contains(eventRows, "post.created") {
+		t.Fatalf("logs.events: want a post.created row, got %s", eventRows)
+	}
+	for _, m := range all {
+		if strings.Contains(eventRows, m) {
+			t.Errorf("logs.events holds marker %q", m)
+		}
+	}
+}
+
+func eventsDump(t *testing.T, h *harness) string {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, h.urls.Owner["content"])
+	rows, err := conn.Query(ctx, "select row_to_json(e)::text from logs.events e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

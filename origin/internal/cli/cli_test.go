@@ -116,6 +116,17 @@ func TestBootstrapMigrateServe(t *testing.T) {
 		t.Fatalf("migrate: exit %d: %s", code, errOut.String())
 	}
 
+	// the one-off purge removes a day-old event and keeps a fresh one
+	c.Exec("content",
+		"insert into logs.events (at, kind) values (now() - interval '25 hours', 'test.old')",
+		"insert into logs.events (at, kind) values (now() - interval '1 hour', 'test.new')")
+	if code := cli.Main(ctx, []string{"purge"}, mapEnv(vals), st); code != 0 {
+		t.Fatalf("purge: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "purged 1 events") {
+		t.Errorf("purge output: got %q, want purged 1 events", out.String())
+	}
+
 	sock := filepath.Join(t.TempDir(), "origin.sock")
 	vals["PICKET_ORIGIN_LISTEN"] = "unix:" + sock
 	vals["PICKET_KEYRING_DIR"] = filepath.Join(t.TempDir(), "keyring")
@@ -169,4 +180,35 @@ func waitHealthy(t *testing.T, client *http.Client, done <-chan int) int {
 	}
 	t.Fatal("server did not answer on its socket")
 	return 0
+}
+
+func TestKeysCommand(t *testing.T) {
+	env := mapEnv(map[string]string{
+		"PICKET_KEYRING_DIR": filepath.Join(t.TempDir(), "keyring"),
+		"PICKET_MASTER_KEY":  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	})
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "info creates", args: []string{"keys", "info", "membership"}, wantOut: "latest version 1, minimum decryption version 1"},
+		{name: "rotate", args: []string{"keys", "rotate", "membership"}, wantOut: "latest version 2, minimum decryption version 1"},
+		{name: "raise minimum", args: []string{"keys", "min-version", "membership", "2"}, wantOut: "latest version 2, minimum decryption version 2"},
+		{name: "minimum past latest", args: []string{"keys", "min-version", "membership", "3"}, wantCode: 1},
+		{name: "bad op", args: []string{"keys", "export", "membership"}, wantCode: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := cli.Main(context.Background(), tt.args, env, cli.Streams{Out: &out, Err: &errOut})
+			if code != tt.wantCode {
+				t.Fatalf("exit: got %d, want %d (%s)", code, tt.wantCode, errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output: got %q, want %q", out.String(), tt.wantOut)
+			}
+		})
+	}
 }

@@ -75,20 +75,3 @@ func (l *Log) Counts(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, rows.Err()
 }
-
-// PurgeEvery runs Purge at each tick until ctx ends; errors go to onErr.
-func (l *Log) PurgeEvery(ctx context.Context, tick <-chan time.Time, onErr func(error), onPurge func(int64)) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			n, err := l.Purge(ctx)
-			if err != nil {
-				onErr(err)
-				continue
-			}
-			onPurge(n)
-		}
-	}
-}
