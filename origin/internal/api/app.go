@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/picket-edge/picket/internal/apierror"
 	"github.com/picket-edge/picket/internal/logfield"
@@ -85,10 +86,17 @@ func (a *app) record(ctx context.Context, kind string) {
 }
 
 // internalError answers 500 and logs the cause with the request id only.
+// A database error is logged by its SQLSTATE alone: PostgreSQL messages
+// can quote the values of a statement.
 func (a *app) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
+	cause := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		cause = "database error, SQLSTATE " + pgErr.Code
+	}
 	a.s.log.LogAttrs(ctx, slog.LevelError, "internal error",
-		slog.String(logfield.RequestID, RequestID(ctx)), slog.String(logfield.Error, err.Error()))
+		slog.String(logfield.RequestID, RequestID(ctx)), slog.String(logfield.Error, cause))
 	apierror.Write(w, http.StatusInternalServerError, "internal", "internal error", RequestID(ctx))
 }
 
