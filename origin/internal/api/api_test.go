@@ -75,7 +75,7 @@ const (
 
 // newHarness serves the API over loopback on databases in clusters (see
 // dbtest.Setup for the map), logging JSON at debug level into a buffer.
-func newHarness(t *testing.T, clusters map[string]*pgtest.Cluster) *harness {
+func newHarness(t testing.TB, clusters map[string]*pgtest.Cluster) *harness {
 	t.Helper()
 	urls := dbtest.Setup(t, clusters)
 	pools := dbtest.Open(t, urls)
@@ -110,7 +110,7 @@ type response struct {
 	body   []byte
 }
 
-func (h *harness) do(t *testing.T, method, path string, hdr map[string]string, body io.Reader) response {
+func (h *harness) do(t testing.TB, method, path string, hdr map[string]string, body io.Reader) response {
 	t.Helper()
 	req, err := http.NewRequest(method, h.url+path, body)
 	if err != nil {
@@ -131,7 +131,7 @@ func (h *harness) do(t *testing.T, method, path string, hdr map[string]string, b
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
-func decodeError(t *testing.T, r response) apierror.Detail {
+func decodeError(t testing.TB, r response) apierror.Detail {
 	t.Helper()
 	var body apierror.Body
 	if err := json.Unmarshal(r.body, &body); err != nil {
@@ -357,7 +357,7 @@ func testLogPrivacy(t *testing.T, h *harness) {
 	}
 }
 
-func eventsDump(t *testing.T, h *harness) string {
+func eventsDump(t testing.TB, h *harness) string {
 	t.Helper()
 	ctx := context.Background()
 	conn := connect(t, h.urls.Owner["content"])

@@ -17,7 +17,7 @@ import (
 
 // call sends a JSON request (body nil for none) with an optional session
 // token and decodes a JSON answer into out (if not nil).
-func (h *harness) call(t *testing.T, method, path, token string, body, out any) response {
+func (h *harness) call(t testing.TB, method, path, token string, body, out any) response {
 	t.Helper()
 	hdr := map[string]string{"Accept": "application/json"}
 	if token != "" {
@@ -53,7 +53,7 @@ type sessionOut struct {
 	Pseudonym string `json:"pseudonym"`
 }
 
-func (h *harness) registerBegin(t *testing.T, pseudonym string) begun {
+func (h *harness) registerBegin(t testing.TB, pseudonym string) begun {
 	t.Helper()
 	var b begun
 	r := h.call(t, "POST", "/auth/webauthn/register/begin", "", map[string]string{"pseudonym": pseudonym}, &b)
@@ -63,13 +63,13 @@ func (h *harness) registerBegin(t *testing.T, pseudonym string) begun {
 	return b
 }
 
-func (h *harness) finish(t *testing.T, path, token string, b begun, cred json.RawMessage) response {
+func (h *harness) finish(t testing.TB, path, token string, b begun, cred json.RawMessage) response {
 	t.Helper()
 	return h.call(t, "POST", path, token, map[string]any{"ceremony_id": b.CeremonyID, "credential": cred}, nil)
 }
 
 // signUp registers a new account with auth and returns its session token.
-func (h *harness) signUp(t *testing.T, auth *webauthntest.Authenticator, pseudonym string) string {
+func (h *harness) signUp(t testing.TB, auth *webauthntest.Authenticator, pseudonym string) string {
 	t.Helper()
 	b := h.registerBegin(t, pseudonym)
 	cred, _, err := auth.Create(b.Options)
@@ -88,7 +88,7 @@ func (h *harness) signUp(t *testing.T, auth *webauthntest.Authenticator, pseudon
 }
 
 // logIn runs a discoverable login; it returns the finish response.
-func (h *harness) logIn(t *testing.T, auth *webauthntest.Authenticator, use *webauthntest.Credential) response {
+func (h *harness) logIn(t testing.TB, auth *webauthntest.Authenticator, use *webauthntest.Credential) response {
 	t.Helper()
 	var b begun
 	if r := h.call(t, "POST", "/auth/webauthn/verify/begin", "", nil, &b); r.status != http.StatusOK {
@@ -101,7 +101,7 @@ func (h *harness) logIn(t *testing.T, auth *webauthntest.Authenticator, use *web
 	return h.finish(t, "/auth/webauthn/verify/finish", "", b, assertion)
 }
 
-func (h *harness) count(t *testing.T, db, table string) int {
+func (h *harness) count(t testing.TB, db, table string) int {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, h.urls.Owner[db])
@@ -238,7 +238,7 @@ func testRefusedRegistrations(t *testing.T, h *harness) {
 	}
 }
 
-func setResponseField(t *testing.T, cred json.RawMessage, field string, value []byte) json.RawMessage {
+func setResponseField(t testing.TB, cred json.RawMessage, field string, value []byte) json.RawMessage {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(cred, &m); err != nil {

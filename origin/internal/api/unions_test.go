@@ -257,7 +257,7 @@ func TestMembershipDatabaseHoldsNoUserID(t *testing.T) {
 	}
 }
 
-func connect(t *testing.T, url string) *pgx.Conn {
+func connect(t testing.TB, url string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -270,7 +270,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 
 // dumpDatabase renders every row of every table outside the system
 // schemas as JSON text, bytea as hex.
-func dumpDatabase(t *testing.T, url string) string {
+func dumpDatabase(t testing.TB, url string) string {
 	t.Helper()
 	ctx := context.Background()
 	conn := connect(t, url)
