@@ -1,0 +1,212 @@
+// Package load is a closed-loop HTTP load generator: a fixed number of
+// connections each send the next request as soon as the previous answer is
+// read, for a fixed time, and every latency is kept for the percentiles.
+//
+// It refuses targets that are not on loopback.
+package load
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes one load run.
+type Config struct {
+	URL     string
+	Method  string
+	Header  http.Header
+	Conns   int
+	Time    time.Duration
+	TLS     *tls.Config
+	HTTP2   bool
+	Timeout time.Duration
+}
+
+// Result is what a run measured.
+type Result struct {
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+	Non2xx     int     `json:"non_2xx"`
+	Seconds    float64 `json:"seconds"`
+	RPS        float64 `json:"rps"`
+	P50Micros  float64 `json:"p50_us"`
+	P95Micros  float64 `json:"p95_us"`
+	P99Micros  float64 `json:"p99_us"`
+	FirstError string  `json:"first_error,omitempty"`
+}
+
+// RequireLoopback refuses every host that is not a loopback address or the
+// name localhost.
+func RequireLoopback(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("target %q is not a full URL", rawURL)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("target %q is not a loopback address", host)
+	}
+	return nil
+}
+
+// TLSConfig builds a client TLS configuration from PEM files; any may be "".
+func TLSConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	conf := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA file: %w", err)
+		}
+		conf.RootCAs = x509.NewCertPool()
+		if !conf.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no certificate found", caFile)
+		}
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading client certificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// Run performs one load run.
+func Run(cfg Config) (Result, error) {
+	if err := RequireLoopback(cfg.URL); err != nil {
+		return Result{}, err
+	}
+	if cfg.Method == "" {
+		cfg.Method = http.MethodGet
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     cfg.TLS,
+		MaxIdleConnsPerHost: cfg.Conns,
+		MaxConnsPerHost:     cfg.Conns,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   cfg.HTTP2,
+	}
+	if !cfg.HTTP2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
+	return run(client, cfg), nil
+}
+
+type worker struct {
+	lat     []time.Duration
+	errs    int
+	non2xx  int
+	errText string
+}
+
+func run(client *http.Client, cfg Config) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Time)
+	defer cancel()
+
+	workers := make([]worker, cfg.Conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range workers {
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			w.lat = make([]time.Duration, 0, 8192)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				status, err := once(ctx, client, cfg)
+				if ctx.Err() != nil {
+					break // a request cut by the end of the run is not counted
+				}
+				switch {
+				case err != nil:
+					w.errs++
+					if w.errText == "" {
+						w.errText = err.Error()
+					}
+				case status < 200 || status > 299:
+					w.non2xx++
+				}
+				w.lat = append(w.lat, time.Since(t0))
+			}
+		}(&workers[i])
+	}
+	wg.Wait()
+	return summarise(workers, time.Since(start))
+}
+
+func summarise(workers []worker, elapsed time.Duration) Result {
+	var res Result
+	var all []time.Duration
+	for _, w := range workers {
+		all = append(all, w.lat...)
+		res.Errors += w.errs
+		res.Non2xx += w.non2xx
+		if res.FirstError == "" {
+			res.FirstError = w.errText
+		}
+	}
+	slices.Sort(all)
+	res.Requests = len(all)
+	res.Seconds = elapsed.Seconds()
+	res.RPS = float64(len(all)) / res.Seconds
+	res.P50Micros = percentile(all, 0.50)
+	res.P95Micros = percentile(all, 0.95)
+	res.P99Micros = percentile(all, 0.99)
+	return res
+}
+
+func once(ctx context.Context, client *http.Client, cfg Config) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, cfg.Method, cfg.URL, nil)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range cfg.Header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return float64(sorted[i].Nanoseconds()) / 1e3
+}
+
+// ParseHeaders turns "Name: value" strings into a header.
+func ParseHeaders(lines []string) http.Header {
+	h := make(http.Header)
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, ":")
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return h
+}
