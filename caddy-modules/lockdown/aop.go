@@ -72,7 +72,9 @@ func (AOPPool) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads the CAs and reports on them.
 func (p *AOPPool) Provision(ctx caddy.Context) error {
-	p.logger = ctx.Logger()
+	if p.logger == nil {
+		p.logger = ctx.Logger()
+	}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -103,8 +105,29 @@ func (p *AOPPool) Provision(ctx caddy.Context) error {
 		return errors.New("no origin-pull CA configured: set cloudflare_global or pem_files")
 	}
 
+	if p.CloudflareGlobal && len(p.certs) == 1 {
+		p.logger.Warn("only Cloudflare's global origin-pull CA is trusted: " +
+			"any Cloudflare customer's zone can pass authenticated origin pulls; " +
+			"upload a zone-level or per-hostname CA and list it in pem_files")
+	}
 	p.report()
+	go p.reportDaily(ctx)
 	return nil
+}
+
+// reportDaily keeps the expiry gauge and warnings current for as long as the
+// config runs, so a gateway that is never reloaded still warns in time.
+func (p *AOPPool) reportDaily(ctx caddy.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.report()
+		}
+	}
 }
 
 // addPEM adds every CA certificate in b; a non-CA certificate is an error.
@@ -136,13 +159,8 @@ func (p *AOPPool) addPEM(b []byte, from string) error {
 	return nil
 }
 
-// report sets the expiry gauges and logs the start-up warnings.
+// report sets the expiry gauges and warns about CAs close to expiry.
 func (p *AOPPool) report() {
-	if p.CloudflareGlobal && len(p.certs) == 1 {
-		p.logger.Warn("only Cloudflare's global origin-pull CA is trusted: " +
-			"any Cloudflare customer's zone can pass authenticated origin pulls; " +
-			"upload a zone-level or per-hostname CA and list it in pem_files")
-	}
 	now := p.now()
 	for _, c := range p.certs {
 		days := math.Floor(c.NotAfter.Sub(now).Hours() / 24)

@@ -20,25 +20,25 @@ const (
 )
 
 func TestAOPPoolReport(t *testing.T) {
+	// the only-global warning is a provisioning step, tested separately.
 	zone := newCA(t, "test zone CA") // valid for 24h
 	tests := []struct {
-		name       string
-		global     bool
-		zone       bool
-		now        time.Time
-		onlyGlobal int
-		expiring   int
-		label      string
-		days       float64
+		name     string
+		global   bool
+		zone     bool
+		now      time.Time
+		expiring int
+		label    string
+		days     float64
 	}{
 		{
 			name: "global only, far from expiry", global: true,
-			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), onlyGlobal: 1,
+			now:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 			label: "origin-pull.cloudflare.net", days: 1400,
 		},
 		{
 			name: "global only, 12 days left", global: true,
-			now: time.Date(2029, 10, 20, 17, 0, 0, 0, time.UTC), onlyGlobal: 1, expiring: 1,
+			now: time.Date(2029, 10, 20, 17, 0, 0, 0, time.UTC), expiring: 1,
 			label: "origin-pull.cloudflare.net", days: 12,
 		},
 		{
@@ -68,9 +68,6 @@ func TestAOPPoolReport(t *testing.T) {
 			}
 			p.report()
 
-			if got := logs.FilterMessageSnippet(msgOnlyGlobal).Len(); got != tt.onlyGlobal {
-				t.Fatalf("only-global warnings: got %d, want %d", got, tt.onlyGlobal)
-			}
 			if got := logs.FilterMessage(msgExpiry).Len(); got != tt.expiring {
 				t.Fatalf("expiry warnings: got %d, want %d", got, tt.expiring)
 			}
@@ -137,5 +134,33 @@ func TestEmbeddedCloudflareCA(t *testing.T) {
 	}
 	if got, want := c.NotAfter, time.Date(2029, 11, 1, 17, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Fatalf("not after: got %v, want %v", got, want)
+	}
+}
+
+func TestAOPPoolWarnsWhenOnlyGlobal(t *testing.T) {
+	dir := t.TempDir()
+	zone := newCA(t, "test zone CA").writePEM(t, dir, "zone.pem")
+	tests := []struct {
+		name  string
+		pool  AOPPool
+		warns int
+	}{
+		{"global only", AOPPool{CloudflareGlobal: true}, 1},
+		{"global and zone CA", AOPPool{CloudflareGlobal: true, PEMFiles: []string{zone}}, 0},
+		{"zone CA only", AOPPool{PEMFiles: []string{zone}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.DebugLevel)
+			tt.pool.logger = zap.New(core)
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			if err := tt.pool.Provision(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := logs.FilterMessageSnippet(msgOnlyGlobal).Len(); got != tt.warns {
+				t.Fatalf("only-global warnings: got %d, want %d", got, tt.warns)
+			}
+		})
 	}
 }

@@ -141,6 +141,13 @@ func (h *ClientIP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 
 	edge.Set(r, c)
+	// Caddy's own {client_ip} (client_ip matcher, access logs) must agree
+	// with ours, whatever client_ip_headers says.
+	clientIPVar := ""
+	if c.IP.IsValid() {
+		clientIPVar = c.IP.String()
+	}
+	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, clientIPVar)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set(PlaceholderOriginHeader, h.originHeader(repl, c))
 	}

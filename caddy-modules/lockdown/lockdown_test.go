@@ -40,7 +40,7 @@ const testOriginKey = "0123456789abcdef0123456789abcdef-test-only"
 const echoBody = "{picket.client_ip}|{picket.source}" +
 	"|{http.request.header.CF-Connecting-IP}|{http.request.header.X-Forwarded-For}" +
 	"|{http.request.header.X-Real-IP}|{http.request.header.True-Client-IP}" +
-	"|{http.request.header.Forwarded}|{picket.origin_header}|{http.request.uuid}"
+	"|{http.request.header.Forwarded}|{picket.origin_header}|{http.request.uuid}|{http.vars.client_ip}"
 
 // echo is the parsed echoBody.
 type echo struct {
@@ -52,8 +52,11 @@ type echo struct {
 func parseEcho(t *testing.T, body string) echo {
 	t.Helper()
 	f := strings.Split(body, "|")
-	if len(f) != 9 {
-		t.Fatalf("echo body %q: got %d fields, want 9", body, len(f))
+	if len(f) != 10 {
+		t.Fatalf("echo body %q: got %d fields, want 10", body, len(f))
+	}
+	if f[9] != f[0] {
+		t.Fatalf("caddy's client_ip %q disagrees with picket's %q", f[9], f[0])
 	}
 	return echo{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]}
 }
@@ -134,7 +137,9 @@ func startLab(t *testing.T) *lab {
 			}}},
 			"http": map[string]any{"servers": map[string]any{
 				"aop": map[string]any{
-					"listen": []string{l.aopV4, l.aopV6},
+					"listen":            []string{l.aopV4, l.aopV6},
+					"trusted_proxies":   map[string]any{"source": "picket_cloudflare"},
+					"client_ip_headers": []string{"CF-Connecting-IP"},
 					"listener_wrappers": []any{
 						map[string]any{"wrapper": "picket_admission"},
 						map[string]any{"wrapper": "tls"},
