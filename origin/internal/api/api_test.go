@@ -77,6 +77,17 @@ const (
 // dbtest.Setup for the map), logging JSON at debug level into a buffer.
 func newHarness(t testing.TB, clusters map[string]*pgtest.Cluster) *harness {
 	t.Helper()
+	return newHarnessFor(t, clusters, func(string) api.WebAuthnConfig {
+		return api.WebAuthnConfig{RPID: testRPID, Origins: []string{testOrigin}}
+	})
+}
+
+// newHarnessFor is newHarness with the relying party chosen once the
+// server's address (host:port) is known.
+func newHarnessFor(t testing.TB, clusters map[string]*pgtest.Cluster,
+	rp func(addr string) api.WebAuthnConfig,
+) *harness {
+	t.Helper()
 	urls := dbtest.Setup(t, clusters)
 	pools := dbtest.Open(t, urls)
 
@@ -87,19 +98,21 @@ func newHarness(t testing.TB, clusters map[string]*pgtest.Cluster) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := httptest.NewUnstartedServer(nil)
 	clk := &clock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
 	handler, err := api.New(api.Config{
 		Databases: pools, Names: database.Names(), Logger: logger,
 		App: &api.AppConfig{
 			Content: pools["content"], Membership: pools["membership"], Keys: km,
-			WebAuthn: api.WebAuthnConfig{RPID: testRPID, Origins: []string{testOrigin}},
+			WebAuthn: rp(srv.Listener.Addr().String()),
 			Now:      clk.Now,
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(handler)
+	srv.Config.Handler = handler
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &harness{url: srv.URL, logs: logs, clock: clk, urls: urls, keys: km}
 }
