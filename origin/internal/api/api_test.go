@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -85,7 +86,7 @@ func newHarness(t testing.TB, clusters map[string]*pgtest.Cluster) *harness {
 // newHarnessFor is newHarness with the relying party chosen once the
 // server's address (host:port) is known.
 func newHarnessFor(t testing.TB, clusters map[string]*pgtest.Cluster,
-	rp func(addr string) api.WebAuthnConfig,
+	rp func(addr string) api.WebAuthnConfig, opts ...func(*httptest.Server),
 ) *harness {
 	t.Helper()
 	urls := dbtest.Setup(t, clusters)
@@ -112,9 +113,23 @@ func newHarnessFor(t testing.TB, clusters map[string]*pgtest.Cluster,
 		t.Fatal(err)
 	}
 	srv.Config.Handler = handler
-	srv.Start()
+	for _, o := range opts {
+		o(srv)
+	}
+	if srv.TLS != nil {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return &harness{url: srv.URL, logs: logs, clock: clk, urls: urls, keys: km}
+}
+
+// withTLS serves with cert instead of plain HTTP.
+func withTLS(cert tls.Certificate) func(*httptest.Server) {
+	return func(s *httptest.Server) {
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 }
 
 type response struct {

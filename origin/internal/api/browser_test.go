@@ -2,6 +2,15 @@ package api_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -74,4 +83,66 @@ func TestChromiumPasskeySignUp(t *testing.T) {
 	if n := h.count(t, "content", "picket.accounts where pseudonym = 'Chromium'"); n != 1 {
 		t.Errorf("accounts: got %d, want 1", n)
 	}
+}
+
+// TestChromiumPasskeySignUpOverTLS is the same over HTTPS with a
+// certificate the browser trusts only by its SPKI pin: the way to run the
+// browser against an edge with a test CA.
+func TestChromiumPasskeySignUpOverTLS(t *testing.T) {
+	cert, spki := localhostCert(t)
+	browser := webauthntest.StartChromium(t, "--ignore-certificate-errors-spki-list="+spki)
+	var origin string
+	newHarnessFor(t, map[string]*pgtest.Cluster{"": pgtest.Start(t)}, func(addr string) api.WebAuthnConfig {
+		_, port, _ := net.SplitHostPort(addr)
+		origin = "https://localhost:" + port
+		return api.WebAuthnConfig{RPID: "localhost", Origins: []string{origin}}
+	}, withTLS(cert))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := browser.Navigate(ctx, origin+"/privacy"); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Step      string `json:"step"`
+		Status    int    `json:"status"`
+		Pseudonym string `json:"pseudonym"`
+		Code      string `json:"code"`
+	}
+	if err := browser.Eval(signUpScript, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != "verify finish" || got.Status != 200 || got.Pseudonym != "Chromium" {
+		t.Fatalf("ceremonies: got %+v, want verify finish 200 for Chromium", got)
+	}
+}
+
+// localhostCert makes a self-signed certificate for localhost and returns
+// it with the base64 SHA-256 of its public key info.
+func localhostCert(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(spki)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -48,7 +48,11 @@ type cdpMessage struct {
 // StartChromium launches the browser and opens a page with a virtual
 // platform authenticator (CTAP2, resident keys, user verification). It is
 // stopped when the test ends. A missing binary fails the test unless -short.
-func StartChromium(t testing.TB) *Chromium {
+//
+// extraFlags are added to the command line, e.g.
+// "--ignore-certificate-errors-spki-list=<base64 SHA-256 of the SPKI>" to
+// trust a test CA (Chromium refuses WebAuthn on a page with a TLS error).
+func StartChromium(t testing.TB, extraFlags ...string) *Chromium {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("webauthntest: browser test needs chromium; skipped under -short")
@@ -59,7 +63,7 @@ func StartChromium(t testing.TB) *Chromium {
 			"(apt-get install -y chromium)")
 	}
 
-	c, err := launch(bin, t.TempDir())
+	c, err := launch(bin, t.TempDir(), extraFlags)
 	if err != nil {
 		t.Fatalf("webauthntest: %v", err)
 	}
@@ -70,17 +74,18 @@ func StartChromium(t testing.TB) *Chromium {
 	return c
 }
 
-func launch(bin, profile string) (*Chromium, error) {
-	cmd := exec.Command(bin,
+func launch(bin, profile string, extraFlags []string) (*Chromium, error) {
+	args := append([]string{
 		"--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir="+profile, "--remote-debugging-port=0", "--remote-allow-origins=*",
+		"--user-data-dir=" + profile, "--remote-debugging-port=0", "--remote-allow-origins=*",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-default-apps", "--disable-domain-reliability", "--no-pings",
 		"--disable-client-side-phishing-detection", "--safebrowsing-disable-auto-update",
 		"--dns-prefetch-disable", "--disable-features=OptimizationHints,MediaRouter",
 		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 		"--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=localhost;127.0.0.1",
-		"about:blank")
+	}, extraFlags...)
+	cmd := exec.Command(bin, append(args, "about:blank")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
