@@ -19,4 +19,7 @@ const (
 	Size      = "size"
 	Version   = "version"
 	Error     = "error"
+	Kind      = "kind"   // an event kind (origin logs.events)
+	Target    = "target" // what a maintenance step acted on
+	Listen    = "listen" // a listen address of our own
 )

@@ -81,7 +81,7 @@ func (a *app) now() time.Time { return a.cfg.Now() }
 func (a *app) record(ctx context.Context, kind string) {
 	if err := a.events.Record(ctx, kind); err != nil {
 		a.s.log.LogAttrs(ctx, slog.LevelError, "event not recorded",
-			slog.String(logfield.RequestID, RequestID(ctx)), slog.String("kind", kind))
+			slog.String(logfield.RequestID, RequestID(ctx)), slog.String(logfield.Kind, kind))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picket-edge/picket/internal/logfield"
 	"github.com/picket-edge/picket/origin/internal/accounts"
 	"github.com/picket-edge/picket/origin/internal/api"
 	"github.com/picket-edge/picket/origin/internal/database"
@@ -80,17 +81,17 @@ func purgeLoop(ctx context.Context, pools database.Pools, logger *slog.Logger) {
 func purgeOnce(ctx context.Context, pools database.Pools, logger *slog.Logger) (int64, error) {
 	n, err := events.New(pools["content"], time.Now).Purge(ctx)
 	if err != nil {
-		logger.Error("purge failed", slog.String("what", "events"))
+		logger.Error("purge failed", slog.String(logfield.Target, "events"))
 		return 0, err
 	}
 	store := accounts.New(pools["content"])
 	if _, err := store.PurgeCeremonies(ctx, time.Now()); err != nil {
-		logger.Error("purge failed", slog.String("what", "ceremonies"))
+		logger.Error("purge failed", slog.String(logfield.Target, "ceremonies"))
 	}
 	if _, err := store.PurgeSessions(ctx, time.Now()); err != nil {
-		logger.Error("purge failed", slog.String("what", "sessions"))
+		logger.Error("purge failed", slog.String(logfield.Target, "sessions"))
 	}
-	logger.Info("purged", slog.String("what", "events"), slog.Int64("count", n))
+	logger.Info("purged", slog.String(logfield.Target, "events"), slog.Int64(logfield.Count, n))
 	return n, nil
 }
 

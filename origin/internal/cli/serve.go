@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picket-edge/picket/internal/logfield"
 	"github.com/picket-edge/picket/origin/internal/api"
 	"github.com/picket-edge/picket/origin/internal/database"
 )
@@ -71,7 +72,7 @@ func serve(ctx context.Context, args []string, env Env, st Streams) error {
 	}
 	go purgeLoop(ctx, pools, logger)
 	srv := newHTTPServer(handler, logger)
-	logger.Info("origin listening", slog.String("listen", ln.Addr().String()))
+	logger.Info("origin listening", slog.String(logfield.Listen, ln.Addr().String()))
 	return runServer(ctx, srv, ln, logger)
 }
 
