@@ -459,6 +459,9 @@ func TestLockdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if os.Getenv("PICKET_DUMP_LOG") != "" {
+			t.Logf("%s", b)
+		}
 		for _, m := range []string{"198.51.100.", "203.0.113.", "192.0.2.", "2001:db8"} {
 			if strings.Contains(string(b), m) {
 				t.Fatalf("log contains %q", m)
