@@ -186,3 +186,33 @@ func TestMasterKeyGeneratedOnce(t *testing.T) {
 		t.Errorf("master key file: got %v, want mode 600", fi)
 	}
 }
+
+func TestTwoKeyringsAgreeOnANewKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newKeyring(t, dir, testMaster(6))
+	b := newKeyring(t, dir, testMaster(6))
+
+	ha, err := a.HMAC(ctx, "shared", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := b.HMAC(ctx, "shared", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ha != hb {
+		t.Fatalf("hmac from a second keyring on the same directory: got %q, want %q", hb, ha)
+	}
+
+	if err := b.Rotate(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Rotate(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := newKeyring(t, dir, testMaster(6)).Info(ctx, "shared")
+	if info.Latest != 3 {
+		t.Errorf("latest after one rotation in each keyring: got %d, want 3", info.Latest)
+	}
+}

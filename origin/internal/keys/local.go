@@ -89,16 +89,25 @@ func (k *Keyring) load(name string) (*keyFile, error) {
 	b, err := os.ReadFile(k.path(name))
 	if errors.Is(err, os.ErrNotExist) {
 		kf := &keyFile{Min: 1, Sealed: map[int]string{}, material: map[int][]byte{}}
-		if err := k.addVersion(name, kf); err != nil {
+		err = k.addVersion(name, kf, true)
+		if err == nil {
+			k.cache[name] = kf
+			return kf, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
 			return nil, err
 		}
-		k.cache[name] = kf
-		return kf, nil
+		// another process created it first: use theirs
+		b, err = os.ReadFile(k.path(name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading key %s: %w", name, err)
 	}
+	return k.open(name, b)
+}
 
+// open unseals a key file's versions and caches the key.
+func (k *Keyring) open(name string, b []byte) (*keyFile, error) {
 	kf := &keyFile{}
 	if err := json.Unmarshal(b, kf); err != nil {
 		return nil, fmt.Errorf("parsing key %s: %w", name, err)
@@ -128,8 +137,9 @@ func (k *Keyring) unseal(name string, v int, sealed string) ([]byte, error) {
 	return m, nil
 }
 
-// addVersion makes a new latest version and saves the key.
-func (k *Keyring) addVersion(name string, kf *keyFile) error {
+// addVersion makes a new latest version and saves the key; with create,
+// saving fails with os.ErrExist if the key file appeared meanwhile.
+func (k *Keyring) addVersion(name string, kf *keyFile, create bool) error {
 	material := make([]byte, 32)
 	nonce := make([]byte, k.master.NonceSize())
 	if _, err := rand.Read(material); err != nil {
@@ -143,12 +153,12 @@ func (k *Keyring) addVersion(name string, kf *keyFile) error {
 	kf.Sealed[v] = base64.StdEncoding.EncodeToString(sealed)
 	kf.material[v] = material
 	kf.Latest = v
-	return k.save(name, kf)
+	return k.save(name, kf, create)
 }
 
 func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+".json") }
 
-func (k *Keyring) save(name string, kf *keyFile) error {
+func (k *Keyring) save(name string, kf *keyFile, create bool) error {
 	b, err := json.MarshalIndent(kf, "", "  ")
 	if err != nil {
 		return err
@@ -165,7 +175,14 @@ func (k *Keyring) save(name string, kf *keyFile) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("saving key %s: %w", name, err)
 	}
-	// CreateTemp makes the file 0600
+	// CreateTemp makes the file 0600; a link never replaces a key another
+	// process has just created
+	if create {
+		if err := os.Link(tmp.Name(), k.path(name)); err != nil {
+			return fmt.Errorf("creating key %s: %w", name, err)
+		}
+		return nil
+	}
 	if err := os.Rename(tmp.Name(), k.path(name)); err != nil {
 		return fmt.Errorf("saving key %s: %w", name, err)
 	}
@@ -187,6 +204,22 @@ func (kf *keyFile) version(v int) ([]byte, error) {
 func (k *Keyring) withKey(name string, f func(kf *keyFile) error) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	kf, err := k.load(name)
+	if err != nil {
+		return err
+	}
+	return f(kf)
+}
+
+// changeKey is withKey on a fresh read of the file, so that a change does
+// not undo one another process (origin keys) saved meanwhile.
+//
+// Note: a running server reads a key once; a rotation or a raised minimum
+// made by "origin keys" reaches it at its next start.
+func (k *Keyring) changeKey(name string, f func(kf *keyFile) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.cache, name)
 	kf, err := k.load(name)
 	if err != nil {
 		return err
@@ -311,19 +344,19 @@ func (k *Keyring) Verify(_ context.Context, key string, data []byte, signature s
 
 // Rotate implements Manager.
 func (k *Keyring) Rotate(_ context.Context, key string) error {
-	return k.withKey(key, func(kf *keyFile) error {
-		return k.addVersion(key, kf)
+	return k.changeKey(key, func(kf *keyFile) error {
+		return k.addVersion(key, kf, false)
 	})
 }
 
 // SetMinDecryptionVersion implements Manager.
 func (k *Keyring) SetMinDecryptionVersion(_ context.Context, key string, v int) error {
-	return k.withKey(key, func(kf *keyFile) error {
+	return k.changeKey(key, func(kf *keyFile) error {
 		if v < 1 || v > kf.Latest {
 			return fmt.Errorf("minimum decryption version %d: want 1 to %d", v, kf.Latest)
 		}
 		kf.Min = v
-		return k.save(key, kf)
+		return k.save(key, kf, false)
 	})
 }
 
