@@ -129,6 +129,51 @@ func TestAccounts(t *testing.T) {
 	t.Run("synced passkey backup state change", func(t *testing.T) { testBackupStateChange(t, h) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, h) })
 	t.Run("passkeys", func(t *testing.T) { testPasskeys(t, h) })
+	t.Run("pseudonym and account deletion", func(t *testing.T) { testProfile(t, h) })
+}
+
+func testProfile(t *testing.T, h *harness) {
+	auth := newAuthenticator()
+	token := h.signUp(t, auth, "Before")
+
+	tests := []struct {
+		name       string
+		pseudonym  string
+		wantStatus int
+	}{
+		{name: "renamed", pseudonym: "  After  ", wantStatus: 200},
+		{name: "empty", pseudonym: "   ", wantStatus: 400},
+		{name: "control character", pseudonym: "a\u0007b", wantStatus: 400},
+		{name: "too long", pseudonym: strings.Repeat("x", 65), wantStatus: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.call(t, "PATCH", "/me", token, map[string]string{"pseudonym": tt.pseudonym}, nil)
+			if r.status != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", r.status, tt.wantStatus, r.body)
+			}
+		})
+	}
+	var me struct {
+		Pseudonym string `json:"pseudonym"`
+	}
+	if h.call(t, "GET", "/me", token, nil, &me); me.Pseudonym != "After" {
+		t.Errorf("pseudonym: got %q, want After", me.Pseudonym)
+	}
+
+	accounts := h.count(t, "content", "picket.accounts")
+	if r := h.call(t, "DELETE", "/me", token, nil, nil); r.status != 204 {
+		t.Fatalf("delete: got %d, want 204", r.status)
+	}
+	if n := h.count(t, "content", "picket.accounts"); n != accounts-1 {
+		t.Errorf("accounts after delete: got %d, want %d", n, accounts-1)
+	}
+	if r := h.call(t, "GET", "/me", token, nil, nil); r.status != 401 {
+		t.Errorf("token of a deleted account: got %d, want 401", r.status)
+	}
+	if r := h.logIn(t, auth, nil); r.status != 401 {
+		t.Errorf("login with a deleted account's passkey: got %d, want 401", r.status)
+	}
 }
 
 func testSignUpLogIn(t *testing.T, h *harness) {
