@@ -20,7 +20,9 @@ type Session struct {
 
 // NewSession makes a session for the account and returns its token, which
 // is shown once and stored only as a hash.
-func (s *Store) NewSession(ctx context.Context, accountID string, now time.Time, ttl time.Duration) (string, Session, error) {
+func (s *Store) NewSession(
+	ctx context.Context, accountID string, now time.Time, ttl time.Duration,
+) (string, Session, error) {
 	token, _ := NewToken()
 	sess := Session{ID: NewID(), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	_, err := s.db.Exec(ctx, `insert into picket.sessions
@@ -33,7 +35,9 @@ func (s *Store) NewSession(ctx context.Context, accountID string, now time.Time,
 }
 
 // SessionAccount returns the account and session id of a live token.
-func (s *Store) SessionAccount(ctx context.Context, token string, now time.Time) (accountID, sessionID string, err error) {
+func (s *Store) SessionAccount(
+	ctx context.Context, token string, now time.Time,
+) (accountID, sessionID string, err error) {
 	err = s.db.QueryRow(ctx, `select account_id::text, id::text from picket.sessions
 		where token_hash = $1 and expires_at > $2`, hashToken(token), now).
 		Scan(&accountID, &sessionID)
@@ -47,7 +51,9 @@ func (s *Store) SessionAccount(ctx context.Context, token string, now time.Time)
 }
 
 // ListSessions lists the live sessions of an account.
-func (s *Store) ListSessions(ctx context.Context, accountID, currentID string, now time.Time) ([]Session, error) {
+func (s *Store) ListSessions(
+	ctx context.Context, accountID, currentID string, now time.Time,
+) ([]Session, error) {
 	rows, err := s.db.Query(ctx, `select id::text, created_at, expires_at from picket.sessions
 		where account_id = $1 and expires_at > $2 order by created_at`, accountID, now)
 	if err != nil {

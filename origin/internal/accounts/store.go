@@ -13,7 +13,9 @@ import (
 
 // CreateAccount stores a new account with its first passkey, both or
 // neither.
-func (s *Store) CreateAccount(ctx context.Context, a *Account, cred *webauthn.Credential, now time.Time) error {
+func (s *Store) CreateAccount(
+	ctx context.Context, a *Account, cred *webauthn.Credential, now time.Time,
+) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
 			"insert into picket.accounts (id, user_handle, pseudonym) values ($1, $2, $3)",
@@ -25,7 +27,9 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account, cred *webauthn.Cr
 	})
 }
 
-func insertPasskey(ctx context.Context, tx pgx.Tx, accountID string, cred *webauthn.Credential, now time.Time) error {
+func insertPasskey(
+	ctx context.Context, tx pgx.Tx, accountID string, cred *webauthn.Credential, now time.Time,
+) error {
 	record, err := json.Marshal(cred)
 	if err != nil {
 		return err
@@ -42,7 +46,9 @@ func insertPasskey(ctx context.Context, tx pgx.Tx, accountID string, cred *webau
 }
 
 // AddPasskey adds another passkey to an account.
-func (s *Store) AddPasskey(ctx context.Context, accountID string, cred *webauthn.Credential, now time.Time) error {
+func (s *Store) AddPasskey(
+	ctx context.Context, accountID string, cred *webauthn.Credential, now time.Time,
+) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		return insertPasskey(ctx, tx, accountID, cred, now)
 	})

@@ -101,7 +101,9 @@ func (a *app) putCeremony(w http.ResponseWriter, r *http.Request, c accounts.Cer
 
 // takeCeremony reads a finish request and consumes its ceremony; on
 // failure it has answered.
-func (a *app) takeCeremony(w http.ResponseWriter, r *http.Request, kind string) (accounts.Ceremony, []byte, bool) {
+func (a *app) takeCeremony(
+	w http.ResponseWriter, r *http.Request, kind string,
+) (accounts.Ceremony, []byte, bool) {
 	var req finishRequest
 	if !a.s.readJSON(w, r, &req) {
 		return accounts.Ceremony{}, nil, false

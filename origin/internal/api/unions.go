@@ -280,7 +280,10 @@ const pageHead = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>picket</title>
-<style>body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5}article{border-top:1px solid #ccc}</style>
+<style>
+body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+article{border-top:1px solid #ccc}
+</style>
 </head>
 <body>
 <nav><a href="/unions">Unions</a> · <a href="/privacy">Privacy</a></nav>
