@@ -187,7 +187,8 @@ func (h *ClientIP) classify(r *http.Request) (*edge.Client, string) {
 			Source:       edge.SourceCloudflare,
 			VerifiedPull: pull,
 		}, ""
-	case h.allow.contains(peer), peer.IsValid() && h.Admission == AdmissionOff:
+	case h.allow.contains(peer), h.Admission == AdmissionOff:
+		// with admission off a unix-socket peer is local too, without an IP.
 		return &edge.Client{IP: peer, Source: edge.SourceLocal, VerifiedPull: pull}, ""
 	case !peer.IsValid():
 		return nil, reasonNoIP

@@ -41,6 +41,12 @@ func TestClassifyMappedPeers(t *testing.T) {
 		{"ipv4 outside the list", "127.0.0.9:5555", "", "", reasonNotAllowed},
 		{"not an ip peer", "@", "", "", reasonNoIP},
 	}
+	off := &ClientIP{Admission: AdmissionOff, cf: h.cf}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "@"
+	if c, _ := off.classify(r); c == nil || c.Source != edge.SourceLocal || c.IP.IsValid() {
+		t.Fatalf("unix peer with admission off: got %+v, want local without IP", c)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -45,6 +45,7 @@ const (
 	resultNoIPv4      = "no_ipv4"
 	resultNoIPv6      = "no_ipv6"
 	resultShrunk      = "shrunk"
+	resultCanceled    = "canceled" // never counted
 )
 
 // rangePool keeps fetched lists and their refresh loops across config
@@ -342,6 +343,10 @@ func (s *rangeSource) refresh(ctx context.Context) string {
 	defer cancel()
 
 	v4, v6, err := s.fetch(ctx)
+	if err != nil && errors.Is(err, context.Canceled) {
+		// shutting down: not a failed fetch.
+		return resultCanceled
+	}
 	if err != nil {
 		result := resultFetchFailed
 		if errors.Is(err, errGarbage) {

@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
@@ -202,5 +205,59 @@ func TestPrefixMatching(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("mapped form of 127.0.0.2 missing from %v", st.withMapped)
+	}
+}
+
+// TestCloudflareAppInCaddy runs the app in Caddy against the API stand-in:
+// the first fetch replaces the snapshot and is stored, and a config reload
+// keeps the list and its refresh loop without fetching again.
+func TestCloudflareAppInCaddy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("in-process Caddy; skipped under -short")
+	}
+	api := cfapistandin.New()
+	api.SetRanges(goodV4, goodV6)
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	root := t.TempDir()
+	cfg := func(interval string) []byte {
+		return []byte(`{"admin":{"disabled":true},
+			"storage":{"module":"file_system","root":"` + root + `"},
+			"apps":{"picket_cloudflare":{"api_base_url":"` + srv.URL + `/client/v4",
+				"refresh_interval":"` + interval + `"}}}`)
+	}
+	if err := caddy.Load(cfg("1h"), true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = caddy.Stop() }()
+
+	app := func() *Cloudflare {
+		ctx := caddy.ActiveContext()
+		a, err := ctx.App(AppName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.(*Cloudflare)
+	}
+	doc := netip.MustParseAddr("192.0.2.1")
+	// the first fetch runs in the background right after start.
+	for deadline := time.Now().Add(10 * time.Second); !app().Contains(doc); {
+		if time.Now().After(deadline) {
+			t.Fatal("fetched list never came into force")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(root, "picket", "lockdown", "cloudflare_ranges.json")); err != nil {
+		t.Fatalf("stored list: %v", err)
+	}
+
+	if err := caddy.Load(cfg("1h"), true); err != nil {
+		t.Fatal(err)
+	}
+	if !app().Contains(doc) {
+		t.Fatal("list lost across a reload")
+	}
+	if got := api.Hits(); got != 1 {
+		t.Fatalf("fetches: got %d, want 1", got)
 	}
 }
