@@ -21,8 +21,8 @@ import (
 
 // Keyring is the local Manager: one file per key in a directory (mode
 // 0700, files 0600), each key version's material sealed with AES-256-GCM
-// under a master key that is not stored beside it. See RATIONALE.md, "Why
-// a local keyring first?".
+// under a master key given from outside (see MasterKey). See RATIONALE.md,
+// "Why a local keyring first, shaped like Vault transit?".
 type Keyring struct {
 	dir    string
 	master cipher.AEAD
