@@ -109,6 +109,7 @@ func TestAOPPoolProvisionErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 			defer cancel()
+			tt.pool.logger = zap.NewNop()
 			err := tt.pool.Provision(ctx)
 			if tt.want == "" {
 				if err != nil || len(tt.pool.Certificates()) != 1 {
