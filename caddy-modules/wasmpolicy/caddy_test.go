@@ -13,6 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+	_ "github.com/caddyserver/caddy/v2/modules/logging"
 )
 
 // caddyConfig is a one-server config on addr that runs policy, then
@@ -21,6 +22,18 @@ import (
 // storage is the test's temp dir.
 func caddyConfig(t testing.TB, addr string, policy map[string]any, upstream string) []byte {
 	t.Helper()
+	return caddyConfigLog(t, addr, policy, upstream, "")
+}
+
+// caddyConfigLog is caddyConfig with warnings and errors logged to logFile
+// ("" for errors only, to stderr).
+func caddyConfigLog(t testing.TB, addr string, policy map[string]any, upstream, logFile string) []byte {
+	t.Helper()
+	logs := map[string]any{"level": "ERROR"}
+	if logFile != "" {
+		logs = map[string]any{"level": "WARN",
+			"writer": map[string]any{"output": "file", "filename": logFile}}
+	}
 	policy["handler"] = "picket_wasm"
 	last := map[string]any{"handler": "static_response", "status_code": 200, "body": "next"}
 	if upstream != "" {
@@ -30,12 +43,12 @@ func caddyConfig(t testing.TB, addr string, policy map[string]any, upstream stri
 	cfg := map[string]any{
 		"admin":   map[string]any{"disabled": true},
 		"storage": map[string]any{"module": "file_system", "root": t.TempDir()},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"logging": map[string]any{"logs": map[string]any{"default": logs}},
 		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"test": map[string]any{
 			"listen":          []string{addr},
 			"protocols":       []string{"h1", "h2c"},
 			"automatic_https": map[string]any{"disable": true},
-			"routes": []map[string]any{{"handle": []map[string]any{policy, last}}},
+			"routes":          []map[string]any{{"handle": []map[string]any{policy, last}}},
 		}}}},
 	}
 	b, err := json.Marshal(cfg)

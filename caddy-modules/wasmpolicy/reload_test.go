@@ -38,6 +38,7 @@ func TestReloadMemory(t *testing.T) {
 	copyFile(t, filepath.Join("..", "..", "wasm", "examples", "apipaths", "apipaths.wasm"), guests[1])
 
 	addr := freePort(t)
+	logFile := filepath.Join(dir, "caddy.log")
 	stopCaddy(t)
 	client := h1Client()
 	config := func(i int) []byte {
@@ -48,7 +49,7 @@ func TestReloadMemory(t *testing.T) {
 		if i%3 == 1 {
 			cfg = "/unions /me /x" + strconv.Itoa(i%7)
 		}
-		return caddyConfig(t, addr, map[string]any{"path": guest, "config": cfg}, "")
+		return caddyConfigLog(t, addr, map[string]any{"path": guest, "config": cfg}, "", logFile)
 	}
 	cycle := func(i int) {
 		loadCaddy(t, config(i))
@@ -56,7 +57,9 @@ func TestReloadMemory(t *testing.T) {
 			req, _ := http.NewRequest("GET", "http://"+addr+"/unions/"+strconv.Itoa(j), nil)
 			req.Header.Set("User-Agent", "Mozilla/5.0")
 			if status, body := do(t, client, req); status != 200 || body != "next" {
-				t.Fatalf("reload %d request %d: got %d %q, want 200 \"next\"", i, j, status, body)
+				logs, _ := os.ReadFile(logFile)
+				t.Fatalf("reload %d request %d: got %d %q, want 200 \"next\"; log:\n%s",
+					i, j, status, body, logs)
 			}
 		}
 	}
