@@ -6,6 +6,7 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -262,11 +263,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if status == 0 && err == nil {
 		status = http.StatusOK
 	}
+	// a client that hangs up once it has seen the status must still be
+	// counted, so the count does not follow the request's cancellation.
+	ctx := context.WithoutCancel(r.Context())
 	for _, c := range after {
 		if !c.z.countsStatus(status) {
 			continue
 		}
-		if aerr := c.z.store.add(r.Context(), c.l, now); aerr != nil {
+		if aerr := c.z.store.add(ctx, c.l, now); aerr != nil {
 			c.z.st.storeFailed(aerr, now)
 		}
 	}
