@@ -552,3 +552,83 @@ func TestOnionAndClearnetSeparate(t *testing.T) {
 		})
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	clock := newFakeClock(t0)
+	useClock(t, clock)
+	port, admin := freePort(t), freePort(t)
+	limits := `picket_rate_limit {
+			zone all {
+				period 1m
+				requests 2
+				block 1m
+			}
+		}`
+	startCaddy(t, globalOptions(t, admin)+site(port, limits, origin(t)))
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	for _, c := range []string{"198.51.100.81", "198.51.100.82", "198.51.100.83"} {
+		for i := 0; i < 3; i++ {
+			send(t, "GET", url, c)
+		}
+	}
+	send(t, "GET", url, "198.51.100.81")
+
+	metrics := send(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", admin), "").body
+	for _, want := range []string{
+		`picket_rate_limit_decisions_total{result="allowed",zone="all"} 6`,
+		`picket_rate_limit_decisions_total{result="limited",zone="all"} 3`,
+		`picket_rate_limit_decisions_total{result="blocked",zone="all"} 1`,
+		`picket_rate_limit_store_errors_total{zone="all"} 0`,
+		`picket_rate_limit_tracked_keys{zone="all"} 3`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("got no %q in:\n%s", want, grepLines(metrics, "picket_"))
+		}
+	}
+}
+
+func TestClientKeyFallback(t *testing.T) {
+	tests := []struct {
+		name   string
+		remote string
+		want   string
+	}{
+		{"ipv4", "192.0.2.1:4000", "192.0.2.1"},
+		{"mapped ipv4", "[::ffff:192.0.2.1]:4000", "192.0.2.1"},
+		{"ipv6 per /64", "[2001:db8:1:2:3:4:5:6]:4000", "2001:db8:1:2::/64"},
+		{"no port", "192.0.2.9", "192.0.2.9"},
+		{"garbage", "nowhere", ""},
+	}
+	z := &zone{cfg: &ZoneConfig{Name: "z"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			if got := z.clientKey(r); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAllowedResponsesCarryHeaders(t *testing.T) {
+	clock := newFakeClock(t0)
+	useClock(t, clock)
+	port := freePort(t)
+	limits := `picket_rate_limit {
+			zone all {
+				period 1m
+				requests 5
+				block 1m
+			}
+		}`
+	startCaddy(t, globalOptions(t, 0)+site(port, limits, origin(t)))
+	r := send(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/health", port), "198.51.100.90")
+	// t0 is 0.25s into its minute, so the window ends in 59.75s: t=60.
+	if got, want := r.header.Get("RateLimit"), `"all";r=4;t=60`; got != want {
+		t.Fatalf("got RateLimit %q, want %q", got, want)
+	}
+	if got, want := r.header.Get("RateLimit-Policy"), `"all";q=5;w=60`; got != want {
+		t.Fatalf("got RateLimit-Policy %q, want %q", got, want)
+	}
+}
