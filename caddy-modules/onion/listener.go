@@ -30,9 +30,9 @@ func init() {
 // downstream mistakes it for an IP.
 type ListenerWrapper struct {
 	// CircuitID is "haproxy" (tor sends a PROXY line on every stream;
-	// a stream without one is closed) or "none" (no header is read, all
-	// visitors share one identity). Default: what the picket_onion app
-	// exports, else "haproxy".
+	// a stream without one is closed; the default) or "none" (no header
+	// is read, all visitors share one identity). It must match the
+	// picket_onion app's circuit_id.
 	CircuitID string `json:"circuit_id,omitempty"`
 
 	// HeaderTimeout bounds the wait for the header (default 5s).
@@ -52,13 +52,10 @@ func (ListenerWrapper) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults.
 func (lw *ListenerWrapper) Provision(ctx caddy.Context) error {
 	lw.logger = ctx.Logger()
+	// the app is not consulted here: the http app provisions this
+	// wrapper, and the onion app provisions the http app to check it
 	if lw.CircuitID == "" {
 		lw.CircuitID = "haproxy"
-		if app, err := ctx.AppIfConfigured("picket_onion"); err == nil {
-			if app.(*App).DisableCircuitID {
-				lw.CircuitID = "none"
-			}
-		}
 	}
 	if lw.HeaderTimeout == 0 {
 		lw.HeaderTimeout = caddy.Duration(5 * time.Second)

@@ -59,7 +59,6 @@ type App struct {
 	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
 	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
 
-	ctx    caddy.Context
 	logger *zap.Logger
 	entry  *poolEntry
 	key    string
@@ -82,7 +81,6 @@ func DefaultSocket() string { return filepath.Join(caddy.AppDataDir(), "picket",
 // Provision sets defaults and takes a reference to the pooled tor for the
 // data directory. Nothing is started or written here.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.ctx = ctx
 	a.logger = ctx.Logger()
 	if a.DataDir == "" {
 		a.DataDir = DefaultDataDir()
@@ -97,6 +95,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Socket, err = filepath.Abs(a.Socket); err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
+	// before any app starts, so that no certificate is ever requested
+	if err := checkNoOnionTLS(ctx, a.Socket); err != nil {
+		return err
+	}
+
 	a.key = a.DataDir
 	v, _, err := pool.LoadOrNew(a.key, func() (caddy.Destructor, error) {
 		return new(poolEntry), nil
@@ -126,9 +129,6 @@ func (a *App) Validate() error {
 // Start starts tor, or keeps the running one when its configuration is
 // unchanged. A missing or corrupt key stops start-up here.
 func (a *App) Start() error {
-	if err := checkNoOnionTLS(a.ctx, a.Socket); err != nil {
-		return err
-	}
 	fp, err := json.Marshal(a)
 	if err != nil {
 		return err

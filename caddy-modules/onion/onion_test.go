@@ -253,7 +253,7 @@ func TestNoCertificatesForOnion(t *testing.T) {
 			apps["pki"] = map[string]any{"certificate_authorities": map[string]any{
 				"local": map[string]any{"install_trust": false},
 			}}
-			cfg["storage"] = map[string]any{"module": "file_system", "root": t.TempDir()}
+			cfg["storage"] = map[string]any{"module": "file_system", "root": shortDir(t)}
 			cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{
 				"writer": map[string]any{"output": "file", "filename": logFile},
 			}}}
