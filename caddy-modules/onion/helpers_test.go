@@ -34,7 +34,7 @@ func needTor(t *testing.T) string {
 
 // shortDir returns a temporary directory with a path short enough for a unix
 // socket.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "po")
 	if err != nil {
@@ -44,7 +44,7 @@ func shortDir(t *testing.T) string {
 	return d
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +56,7 @@ func freePort(t *testing.T) int {
 
 // loadCaddy runs cfg in process (with file storage in a temp dir and logs
 // to logFile) and stops it when the test ends.
-func loadCaddy(t *testing.T, cfg map[string]any, logFile string) {
+func loadCaddy(t testing.TB, cfg map[string]any, logFile string) {
 	t.Helper()
 	if _, ok := cfg["admin"]; !ok {
 		cfg["admin"] = map[string]any{"disabled": true}
