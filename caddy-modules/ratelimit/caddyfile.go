@@ -21,6 +21,7 @@ func init() {
 //
 //	picket_rate_limit {
 //	    secret <secret>
+//	    handle_errors
 //	    redis <address> | redis {
 //	        address  <host:port>
 //	        username <name>
@@ -56,6 +57,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Secret)
 		case "redis":
 			h.Redis, err = parseRedis(d)
+		case "handle_errors":
+			h.HandleErrors = true
+			if d.NextArg() {
+				err = d.ArgErr()
+			}
 		case "zone":
 			var z *ZoneConfig
 			z, err = parseZone(d)

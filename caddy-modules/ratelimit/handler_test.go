@@ -355,14 +355,27 @@ func TestHeadCountsOnce(t *testing.T) {
 }
 
 func TestHandleErrors(t *testing.T) {
-	clock := newFakeClock(t0)
-	useClock(t, clock)
-	port := freePort(t)
-	cf := globalOptions(t, 0) + fmt.Sprintf(`
+	tests := []struct {
+		name     string
+		option   string
+		errors   string
+		wantBody string
+	}{
+		{"option on", "handle_errors", "handle_errors", "custom 429 all 90"},
+		{"option on, no route for 429", "handle_errors", "handle_errors 404", ""},
+		{"option off", "", "handle_errors", `"code":"rate_limited"`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock(t0)
+			useClock(t, clock)
+			port := freePort(t)
+			cf := globalOptions(t, 0) + fmt.Sprintf(`
 http://127.0.0.1:%d {
 	route {
 		picket_test_client
 		picket_rate_limit {
+			%s
 			zone all {
 				period 1m
 				requests 1
@@ -371,20 +384,23 @@ http://127.0.0.1:%d {
 		}
 		respond "ok"
 	}
-	handle_errors {
+	%s {
 		respond "custom {http.error.status_code} {picket.rate_limit.zone} {picket.rate_limit.retry_after}"
 	}
 }
-`, port)
-	startCaddy(t, cf)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	send(t, "GET", url, "198.51.100.30")
-	r := send(t, "GET", url, "198.51.100.30")
-	if r.status != 429 || r.body != "custom 429 all 90" {
-		t.Fatalf("got %d %q, want 429 %q", r.status, r.body, "custom 429 all 90")
-	}
-	if r.header.Get("Retry-After") != "90" || r.header.Get("RateLimit") == "" {
-		t.Fatalf("got headers %v, want Retry-After and RateLimit kept", r.header)
+`, port, tt.option, tt.errors)
+			startCaddy(t, cf)
+			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+			ip := fmt.Sprintf("198.51.100.%d", 30+i)
+			send(t, "GET", url, ip)
+			r := send(t, "GET", url, ip)
+			if r.status != 429 || !strings.Contains(r.body, tt.wantBody) {
+				t.Fatalf("got %d %q, want 429 with %q", r.status, r.body, tt.wantBody)
+			}
+			if r.header.Get("Retry-After") != "90" || r.header.Get("RateLimit") == "" {
+				t.Fatalf("got headers %v, want Retry-After and RateLimit kept", r.header)
+			}
+		})
 	}
 }
 

@@ -46,6 +46,13 @@ type Handler struct {
 	// Redis connection for zones with store "redis".
 	Redis *RedisConfig `json:"redis,omitempty"`
 
+	// HandleErrors hands refusals to the server's handle_errors routes as
+	// a handler error (status 429 or 503) instead of writing picket's JSON
+	// error. The Retry-After and RateLimit headers are set either way.
+	// Off by default: a handle_errors block that matches only other
+	// statuses would otherwise turn refusals into bare responses.
+	HandleErrors bool `json:"handle_errors,omitempty"`
+
 	zones  []*zone
 	rdb    *redis.Client
 	now    func() time.Time
@@ -281,10 +288,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 var errLimited = errors.New("rate limited")
 
 // refuse answers a refused request: 429 when a zone limits the client, 503
-// when a fail_closed zone's store could not decide. With handle_errors
-// routes on the server, it returns a handler error so that they render the
-// response (the headers set here stay); otherwise it writes picket's JSON
-// error.
+// when a fail_closed zone's store could not decide. With HandleErrors it
+// returns a handler error so that the server's handle_errors routes render
+// the response (the headers set here stay); otherwise it writes picket's
+// JSON error.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, z *zone, d decision, answered bool) error {
 	status, code, msg := http.StatusTooManyRequests, "rate_limited", "too many requests"
 	retry := ceilSeconds(d.retry)
@@ -304,8 +311,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, z *zone, d deci
 		repl.Set("picket.rate_limit.zone", z.cfg.Name)
 		repl.Set("picket.rate_limit.retry_after", retry)
 	}
-	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
-		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+	if h.HandleErrors {
 		return caddyhttp.Error(status, errLimited)
 	}
 	reqID := ""
