@@ -19,7 +19,8 @@ func init() {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	picket_wasm <path.wasm> {
+//	picket_wasm [<matcher>] [<path.wasm>] {
+//	    path             <path.wasm>
 //	    sha256           <hex>
 //	    config           <text>
 //	    timeout          <duration>
@@ -32,10 +33,14 @@ func init() {
 //	    response_phase
 //	    guest_log_level  debug|info|warn|error
 //	}
+//
+// As with root, a path argument that begins with "/" reads as a path
+// matcher: write a matcher first (picket_wasm * /etc/x.wasm) or use the
+// path subdirective.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if !d.Args(&h.Path) {
-		return d.ArgErr()
+	if d.NextArg() {
+		h.Path = d.Val()
 	}
 	if d.NextArg() {
 		return d.ArgErr()
@@ -50,6 +55,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	switch d.Val() {
+	case "path":
+		return oneArg(d, &h.Path)
 	case "sha256":
 		return oneArg(d, &h.SHA256)
 	case "config":
