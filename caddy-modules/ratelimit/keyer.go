@@ -82,6 +82,11 @@ func (k *keyer) secrets(d int64) (cur, prev []byte) {
 	if k.day == d {
 		return k.cur, k.prev
 	}
+	if d < k.day {
+		// a caller whose clock read came just before a rotation that
+		// another caller already made: never rotate backwards.
+		return k.earlier(d)
+	}
 	if k.master != nil {
 		k.day, k.cur, k.prev = d, k.derive(d), k.derive(d-1)
 		return k.cur, k.prev
@@ -97,6 +102,18 @@ func (k *keyer) secrets(d int64) (cur, prev []byte) {
 		panic("BUG: crypto/rand failed: " + err.Error())
 	}
 	k.day, k.cur, k.prev = d, fresh, old
+	return k.cur, k.prev
+}
+
+// earlier returns the secrets for a day before the current one.
+func (k *keyer) earlier(d int64) (cur, prev []byte) {
+	switch {
+	case k.master != nil:
+		return k.derive(d), k.derive(d - 1)
+	case d == k.day-1 && k.prev != nil:
+		return k.prev, nil
+	}
+	// Note: random secrets of older days are gone; today's stands in.
 	return k.cur, k.prev
 }
 

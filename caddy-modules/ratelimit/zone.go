@@ -296,7 +296,7 @@ func loadState(z *ZoneConfig, secret string, pol policy, logger *zap.Logger, now
 		}
 		if z.Store == StoreMemory {
 			s.mem = newMemStore(pol, z.MaxKeys)
-			go s.janitor(min(pol.period, time.Minute), now)
+			go s.janitor(max(time.Second, min(pol.period, time.Minute)), now)
 		}
 		liveStates.add(s)
 		return s, nil
