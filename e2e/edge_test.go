@@ -3,20 +3,49 @@ package e2e
 import (
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/picket-edge/picket/internal/gateway"
 )
 
-// echoOrigin stands in for the origin: it answers every request with the
-// headers it received, as JSON.
+// echoed is what echoOrigin answers: the headers it received and what the
+// gateway's signed client header told it.
+type echoed struct {
+	Headers  http.Header `json:"headers"`
+	Verified bool        `json:"verified"`
+	ClientIP string      `json:"client_ip"`
+	Source   string      `json:"source"`
+	Pull     bool        `json:"pull"`
+}
+
+// echoOrigin stands in for the origin: it checks the gateway's client
+// header as the real origin does and answers with what it received.
 func echoOrigin(t *testing.T) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var raw http.Header
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := echoed{Headers: raw}
+		if c, ok := gateway.From(r.Context()); ok {
+			out.Verified, out.Source, out.Pull = true, c.Source, c.VerifiedPull
+			if c.IP.IsValid() {
+				out.ClientIP = c.IP.String()
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Server", "origin-banner/1.0")
-		_ = json.NewEncoder(w).Encode(r.Header)
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	verify, err := gateway.Verify(inner, gateway.VerifyConfig{Key: []byte(testGatewayKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw = r.Header.Clone() // requests in these tests are sequential
+		verify.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -37,47 +66,58 @@ func TestEdgeStripsSpoofableHeaders(t *testing.T) {
 		"X-Forwarded-Proto": "http",
 		"Forwarded":         "for=198.51.100.8",
 		"X-Real-IP":         "198.51.100.9",
-		"CF-Connecting-IP":  "203.0.113.10",
 		"CF-IPCountry":      "XX",
 		"True-Client-IP":    "203.0.113.11",
 		"X-Client-IP":       "203.0.113.12",
+		"CF-Connecting-IP":  "203.0.113.10",
 	}
-	req, _ := http.NewRequest(http.MethodGet, e.base+"/health", nil)
-	for k, v := range spoofed {
-		req.Header.Set(k, v)
+	tests := []struct {
+		name      string
+		client    *http.Client
+		base      string
+		proto     string
+		wantIP    string
+		connectIP bool // whether the request itself carries CF-Connecting-IP
+	}{
+		// through the stand-in, which sets CF-Connecting-IP to its caller
+		{name: "through Cloudflare", client: http.DefaultClient, base: e.base, proto: "HTTP/1.1", wantIP: "127.0.0.1"},
+		// straight from an edge address: CF-Connecting-IP from a Cloudflare
+		// peer is the one header believed
+		{name: "edge peer HTTP/1.1", client: e.newClient(false), base: e.direct, proto: "HTTP/1.1", wantIP: "203.0.113.10", connectIP: true},
+		{name: "edge peer HTTP/2", client: e.newClient(true), base: e.direct, proto: "HTTP/2.0", wantIP: "203.0.113.10", connectIP: true},
 	}
-	req.Header.Set("User-Agent", markerUA)
-	req.Header.Set("Cookie", markerCookie)
-	req.Header.Set("Authorization", "Bearer marker-token-91c2")
-
-	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
-		t.Run(proto, func(t *testing.T) {
-			c := e.client
-			if proto == "HTTP/1.1" {
-				c = &http.Client{Transport: &http.Transport{
-					TLSClientConfig: &tls.Config{RootCAs: e.roots, ServerName: "localhost"},
-					TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
-				}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, tt.base+"/health", nil)
+			for k, v := range spoofed {
+				req.Header.Set(k, v)
 			}
-			resp, err := c.Do(req.Clone(req.Context()))
+			req.Header.Set(gateway.Header, "v1;ip=198.51.100.66;source=local;pull=1;t=1;sig=forged")
+			req.Header.Set("User-Agent", markerUA)
+			req.Header.Set("Cookie", markerCookie)
+			req.Header.Set("Authorization", "Bearer marker-token-91c2")
+			resp, err := tt.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			if resp.Proto != proto {
-				t.Fatalf("got %s, want %s", resp.Proto, proto)
+			if tt.base == e.direct && resp.Proto != tt.proto {
+				t.Fatalf("protocol: got %s, want %s", resp.Proto, tt.proto)
 			}
-			var got http.Header
+			var got echoed
 			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 				t.Fatal(err)
 			}
 			for k := range spoofed {
-				if v := got.Values(k); len(v) > 0 {
+				if v := got.Headers.Values(k); len(v) > 0 {
 					t.Errorf("origin received %s: %q, want it removed", k, v)
 				}
 			}
-			if got.Get("X-Request-Id") == "" {
+			if got.Headers.Get("X-Request-Id") == "" {
 				t.Error("origin received no X-Request-Id")
+			}
+			if !got.Verified || got.ClientIP != tt.wantIP || got.Source != "cloudflare" || !got.Pull {
+				t.Errorf("gateway header: got %+v, want verified, %s, cloudflare, pull", got, tt.wantIP)
 			}
 			checkResponseHeaders(t, resp)
 		})
@@ -89,7 +129,7 @@ func TestEdgeStripsSpoofableHeaders(t *testing.T) {
 	if !strings.Contains(logs, `"logger":"http.log.access`) {
 		t.Fatalf("no access log line found in the edge output:\n%s", logs)
 	}
-	for _, marker := range []string{markerUA, "marker-cookie-5f3a", "marker-token-91c2"} {
+	for _, marker := range []string{markerUA, "marker-cookie-5f3a", "marker-token-91c2", "203.0.113.10"} {
 		if strings.Contains(logs, marker) {
 			t.Errorf("edge output contains %q:\n%s", marker, logs)
 		}
@@ -98,7 +138,7 @@ func TestEdgeStripsSpoofableHeaders(t *testing.T) {
 	// the peer address is in every connection; it must not be in access lines
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, `"logger":"http.log.access`) &&
-			(strings.Contains(line, "127.0.0.1") || strings.Contains(line, "remote_ip")) {
+			(strings.Contains(line, "127.0.0.") || strings.Contains(line, "remote_ip")) {
 			t.Errorf("access log line carries the peer address: %s", line)
 		}
 	}
@@ -117,28 +157,33 @@ func checkResponseHeaders(t *testing.T, resp *http.Response) {
 	}
 }
 
-func TestEdgeRefusesOldTLS(t *testing.T) {
+func TestEdgeTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the custom Caddy binary")
 	}
 	e := startEdge(t, "127.0.0.1:1")
-	host := strings.TrimPrefix(e.base, "https://localhost")
+	addr := "127.0.0.1" + strings.TrimPrefix(e.direct, "https://localhost")
+	noCert := func(c *tls.Config) *tls.Config { c.Certificates = nil; return c }
 	tests := []struct {
 		name    string
-		max     uint16
+		conf    *tls.Config
 		wantErr bool
 	}{
-		{name: "TLS 1.1", max: tls.VersionTLS11, wantErr: true},
-		{name: "TLS 1.2", max: tls.VersionTLS12},
-		{name: "TLS 1.3", max: tls.VersionTLS13},
+		{name: "TLS 1.1", conf: e.tlsConfig(tls.VersionTLS11), wantErr: true},
+		{name: "TLS 1.2", conf: e.tlsConfig(tls.VersionTLS12)},
+		{name: "TLS 1.3", conf: e.tlsConfig(tls.VersionTLS13)},
+		{name: "no origin-pull certificate", conf: noCert(e.tlsConfig(0)), wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := tls.Dial("tcp", "127.0.0.1"+host, &tls.Config{
-				RootCAs: e.roots, ServerName: "localhost",
-				MinVersion: tls.VersionTLS10, MaxVersion: tt.max,
-			})
+			conn, err := e.dialTLS(addr, tt.conf)
 			if err == nil {
+				// TLS 1.3 reports a refused client certificate on first read
+				_ = conn.SetDeadline(timeNowPlus())
+				_, err = conn.Read(make([]byte, 1))
+				if isTimeout(err) {
+					err = nil
+				}
 				conn.Close()
 			}
 			if gotErr := err != nil; gotErr != tt.wantErr {
@@ -146,6 +191,16 @@ func TestEdgeRefusesOldTLS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("peer outside the edge list", func(t *testing.T) {
+		// from 127.0.0.1, which the development list does not hold: the
+		// connection is closed before the handshake
+		conn, err := tls.Dial("tcp", addr, e.tlsConfig(0))
+		if err == nil {
+			conn.Close()
+			t.Fatal("handshake from a non-edge peer succeeded")
+		}
+	})
 }
 
 func TestEdgeUnknownPathIsJSON404(t *testing.T) {
@@ -154,25 +209,26 @@ func TestEdgeUnknownPathIsJSON404(t *testing.T) {
 	}
 	origin := echoOrigin(t)
 	e := startEdge(t, strings.TrimPrefix(origin.URL, "http://"))
-	resp, err := e.client.Get(e.base + "/wp-admin/setup.php")
+	resp, err := http.Get(e.base + "/wp-admin/setup.php")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("status: got %d, want 404", resp.StatusCode)
+		t.Fatalf("status: got %d, want 404 (%s)", resp.StatusCode, body)
 	}
-	var body struct {
+	var parsed struct {
 		Error struct {
 			Code      string `json:"code"`
 			RequestID string `json:"request_id"`
 		} `json:"error"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
+	if err := json.Unmarshal(body, &parsed); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, body)
 	}
-	if body.Error.Code != "not_found" || body.Error.RequestID == "" {
-		t.Fatalf("got %+v, want code not_found and a request id", body.Error)
+	if parsed.Error.Code != "not_found" || parsed.Error.RequestID == "" {
+		t.Fatalf("got %+v, want code not_found and a request id", parsed.Error)
 	}
 	checkResponseHeaders(t, resp)
 }

@@ -139,30 +139,54 @@ func (p *process) exited() bool {
 	}
 }
 
-// edge is picket's Caddy running the repository's Caddyfile.
+// edge is picket's Caddy running the repository's Caddyfile, reachable the
+// way production is: through the Cloudflare stand-in, or directly from the
+// stand-in's edge address (127.0.0.2) with its origin-pull certificate.
 type edge struct {
 	*process
-	base   string
+	standin *process
+	// base is the stand-in's URL; requests there go through "Cloudflare".
+	base string
+	// direct is the edge's own URL; client dials it from 127.0.0.2 with the
+	// origin-pull certificate, like a Cloudflare edge server.
+	direct string
 	client *http.Client
 	roots  *x509.CertPool
+	pull   tls.Certificate
 }
 
+// edgeSource is the loopback address the development configuration lists as
+// Cloudflare's edge.
+const edgeSource = "127.0.0.2"
+
 // startEdge runs the custom Caddy with the repository's Caddyfile, pointed at
-// origin, on a free loopback port, with its storage in a temporary folder.
+// origin, on a free loopback port, with its storage in a temporary folder,
+// and the Cloudflare stand-in in front of it.
 func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
 	t.Helper()
 	bin := binary(t, "PICKET_CADDY_BIN", "caddy", "./cmd/caddy")
+	standinBin := binary(t, "PICKET_CFSTANDIN_BIN", "cfstandin", "./cmd/cfstandin")
 	storage := t.TempDir()
+	pullDir := filepath.Join(storage, "cfstandin")
+	initPull := startProcess(t, nil, standinBin, "-init", "-dir", pullDir)
+	<-initPull.done
+	if code := initPull.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("cfstandin -init: exit %d\n%s", code, initPull.output.String())
+	}
+
 	port := freePort(t)
 	env := append([]string{
 		"PICKET_HTTPS_PORT=" + strconv.Itoa(port),
 		"PICKET_ADMIN_ADDR=127.0.0.1:" + strconv.Itoa(freePort(t)),
 		"PICKET_CADDY_STORAGE=" + storage,
 		"PICKET_ORIGIN=" + origin,
+		"PICKET_AOP_CA=" + filepath.Join(pullDir, "ca.pem"),
+		"PICKET_CF_RANGES=static " + edgeSource + "/32",
+		"PICKET_GATEWAY_KEY=" + testGatewayKey,
 		"HOME=" + storage,
 	}, extraEnv...)
 	p := startProcess(t, env, bin, "run", "--config", "Caddyfile", "--adapter", "caddyfile")
-	e := &edge{process: p, base: fmt.Sprintf("https://localhost:%d", port)}
+	e := &edge{process: p, direct: fmt.Sprintf("https://localhost:%d", port)}
 
 	root := filepath.Join(storage, "pki", "authorities", "local", "root.crt")
 	waitFor(t, p, "the edge's local CA", func() bool {
@@ -175,24 +199,70 @@ func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
 	}
 	e.roots = x509.NewCertPool()
 	e.roots.AppendCertsFromPEM(pem)
-	e.client = &http.Client{
-		Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: e.roots, ServerName: "localhost"},
-			ForceAttemptHTTP2: true,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       20 * time.Second,
+	e.pull, err = tls.LoadX509KeyPair(filepath.Join(pullDir, "client.pem"), filepath.Join(pullDir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	e.client = e.newClient(true)
 	waitFor(t, p, "the edge to serve TLS", func() bool {
-		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port),
-			&tls.Config{RootCAs: e.roots, ServerName: "localhost"})
+		conn, err := e.dialTLS(fmt.Sprintf("127.0.0.1:%d", port), e.tlsConfig(0))
 		if err != nil {
 			return false
 		}
 		conn.Close()
 		return true
 	})
+
+	sport := freePort(t)
+	e.standin = startProcess(t, nil, standinBin, "-dir", pullDir,
+		"-listen", fmt.Sprintf("127.0.0.1:%d", sport),
+		"-upstream", fmt.Sprintf("https://127.0.0.1:%d", port), "-origin-ca", root)
+	e.base = fmt.Sprintf("http://127.0.0.1:%d", sport)
+	waitFor(t, e.standin, "the stand-in to listen", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sport))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 	return e
+}
+
+// testGatewayKey is the key the edge and origin share in these tests.
+const testGatewayKey = "e2e-test-gateway-key-0123456789abcdef"
+
+// tlsConfig is what a Cloudflare edge server would offer: the origin-pull
+// certificate, the edge's CA trusted, and at most version maxVersion (0: any).
+func (e *edge) tlsConfig(maxVersion uint16) *tls.Config {
+	return &tls.Config{
+		RootCAs: e.roots, ServerName: "localhost", Certificates: []tls.Certificate{e.pull},
+		MinVersion: tls.VersionTLS10, MaxVersion: maxVersion,
+	}
+}
+
+// dialTLS connects from the edge source address.
+func (e *edge) dialTLS(addr string, conf *tls.Config) (*tls.Conn, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(edgeSource)}, Timeout: 5 * time.Second}
+	return tls.DialWithDialer(d, "tcp", addr, conf)
+}
+
+// newClient makes a client that connects to the edge directly from the edge
+// source address with the origin-pull certificate.
+func (e *edge) newClient(h2 bool) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(edgeSource)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext:       d.DialContext,
+		TLSClientConfig:   e.tlsConfig(0),
+		ForceAttemptHTTP2: h2,
+	}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       20 * time.Second,
+	}
 }
 
 // waitFor polls cond until it holds, the process exits or a minute passes.
@@ -214,4 +284,11 @@ func waitFor(t *testing.T, p *process, what string, cond func() bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func timeNowPlus() time.Time { return time.Now().Add(300 * time.Millisecond) }
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }

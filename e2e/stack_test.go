@@ -51,6 +51,7 @@ func startStack(t *testing.T) *stack {
 		"PICKET_ORIGIN_LISTEN=127.0.0.1:"+strconv.Itoa(port),
 		"PICKET_KEYRING_DIR="+filepath.Join(dir, "keyring"),
 		"PICKET_MASTER_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"PICKET_GATEWAY_KEY="+testGatewayKey,
 	)
 	origin := startProcess(t, env, bin, "serve")
 	waitFor(t, origin, "the origin to listen", func() bool {
@@ -104,7 +105,7 @@ func (e *edge) get(t *testing.T, path, accept string) reply {
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	resp, err := e.client.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picket-edge/picket/internal/gateway"
 	"github.com/picket-edge/picket/internal/logfield"
 	"github.com/picket-edge/picket/origin/internal/api"
 	"github.com/picket-edge/picket/origin/internal/database"
@@ -65,15 +66,43 @@ func serve(ctx context.Context, args []string, env Env, st Streams) error {
 	if err != nil {
 		return fmt.Errorf("configuring the API: %w", err)
 	}
+	front, err := fromGateway(handler, env, logger)
+	if err != nil {
+		return err
+	}
 
 	ln, err := listen(addr)
 	if err != nil {
 		return err
 	}
 	go purgeLoop(ctx, pools, logger)
-	srv := newHTTPServer(handler, logger)
+	srv := newHTTPServer(front, logger)
 	logger.Info("origin listening", slog.String(logfield.Listen, ln.Addr().String()))
 	return runServer(ctx, srv, ln, logger)
+}
+
+// GatewayKeyEnv names the key the origin shares with the gateway to check
+// the gateway's signed client header (see internal/gateway).
+const GatewayKeyEnv = "PICKET_GATEWAY_KEY"
+
+// fromGateway wraps h so that the gateway's client header is believed only
+// when its signature checks out. Without a key the header is always removed
+// and nothing about the client is known.
+func fromGateway(h http.Handler, env Env, logger *slog.Logger) (http.Handler, error) {
+	key := env(GatewayKeyEnv)
+	if key == "" {
+		logger.Warn("no gateway key: the gateway's client header is ignored",
+			slog.String(logfield.Reason, GatewayKeyEnv+" unset"))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Del(gateway.Header)
+			h.ServeHTTP(w, r)
+		}), nil
+	}
+	v, err := gateway.Verify(h, gateway.VerifyConfig{Key: []byte(key)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errUsage, GatewayKeyEnv, err)
+	}
+	return v, nil
 }
 
 // listen opens a TCP address or, with the unix: prefix, a unix socket
