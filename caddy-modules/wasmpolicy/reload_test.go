@@ -49,7 +49,10 @@ func TestReloadMemory(t *testing.T) {
 		if i%3 == 1 {
 			cfg = "/unions /me /x" + strconv.Itoa(i%7)
 		}
-		return caddyConfigLog(t, addr, map[string]any{"path": guest, "config": cfg}, "", logFile)
+		// a generous deadline: this test is about memory, and a shared
+		// machine under load can stall a 50 ms call
+		policy := map[string]any{"path": guest, "config": cfg, "timeout": "1s"}
+		return caddyConfigLog(t, addr, policy, "", logFile)
 	}
 	cycle := func(i int) {
 		loadCaddy(t, config(i))

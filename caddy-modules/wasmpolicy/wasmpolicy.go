@@ -196,13 +196,15 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup releases this config's hold on the guest.
+// Cleanup releases this config's hold on the guest. A request still in
+// flight keeps its instance; if the guest is closed under it, the call
+// fails and the failure policy answers.
 func (h *Handler) Cleanup() error {
 	if h.key == "" {
 		return nil
 	}
 	key := h.key
-	h.key, h.mod = "", nil
+	h.key = ""
 	_, err := modules.Delete(key)
 	return err
 }
