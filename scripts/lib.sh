@@ -67,7 +67,7 @@ ensure_run_deps() {
 # the packages the test suite needs on top
 ensure_test_deps() {
 	ensure_run_deps
-	ensure_packages redis-server:redis-server wat2wasm:wabt
+	ensure_packages redis-server:redis-server wat2wasm:wabt chromium:chromium
 }
 
 # run_as_pg runs a command as the unprivileged user that owns the local
