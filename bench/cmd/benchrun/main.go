@@ -13,7 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-		"slices"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
