@@ -11,9 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	bined "github.com/cretz/bine/torutil/ed25519"
-
 	"github.com/cretz/bine/torutil"
+	bined "github.com/cretz/bine/torutil/ed25519"
 )
 
 // File names tor uses inside a v3 HiddenServiceDir.

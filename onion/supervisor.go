@@ -20,6 +20,8 @@ import (
 	"github.com/cretz/bine/process"
 	"github.com/cretz/bine/tor"
 	"go.uber.org/zap"
+
+	"github.com/picket-edge/picket/internal/logfield"
 )
 
 // Status is what the supervisor knows about its tor.
@@ -192,7 +194,7 @@ func (s *Supervisor) supervise(ctx context.Context, inst *instance) {
 		if s.now().Sub(started) >= s.stableAfter {
 			backoff = s.minBackoff
 		}
-		s.logger.Warn("tor exited; restarting", zap.Duration("backoff", backoff))
+		s.logger.Warn("tor exited; restarting", zap.Duration(logfield.Backoff, backoff))
 
 		for {
 			select {
@@ -205,7 +207,7 @@ func (s *Supervisor) supervise(ctx context.Context, inst *instance) {
 			if inst, err = s.launch(ctx); err == nil {
 				break
 			}
-			s.logger.Error("restarting tor", zap.Error(err), zap.Duration("backoff", backoff))
+			s.logger.Error("restarting tor", zap.Error(err), zap.Duration(logfield.Backoff, backoff))
 		}
 		s.update(func(st *Status) { st.Restarts++ })
 	}
@@ -275,8 +277,8 @@ func (s *Supervisor) launch(ctx context.Context) (*instance, error) {
 	s.update(func(st *Status) {
 		st.Running, st.PID, st.Bootstrap = true, creator.proc.cmd.Process.Pid, boot
 	})
-	s.logger.Info("tor started", zap.Int("pid", creator.proc.cmd.Process.Pid),
-		zap.Bool("network", s.cfg.EnableNetwork))
+	s.logger.Info("tor started", zap.Int(logfield.PID, creator.proc.cmd.Process.Pid),
+		zap.Bool(logfield.Network, s.cfg.EnableNetwork))
 	return inst, nil
 }
 

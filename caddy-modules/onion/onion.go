@@ -25,6 +25,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/picket-edge/picket/internal/logfield"
 	onionsvc "github.com/picket-edge/picket/onion"
 )
 
@@ -141,8 +142,8 @@ func (a *App) Start() error {
 	st := a.entry.supervisor().Status()
 	if started {
 		// the address is public by design; it is what members type
-		a.logger.Info("onion service", zap.String("address", st.Address),
-			zap.Bool("network", a.EnableNetwork))
+		a.logger.Info("onion service", zap.String(logfield.OnionAddress, st.Address),
+			zap.Bool(logfield.Network, a.EnableNetwork))
 	}
 	return nil
 }

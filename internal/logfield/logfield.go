@@ -22,4 +22,9 @@ const (
 	Kind      = "kind"   // an event kind (origin logs.events)
 	Target    = "target" // what a maintenance step acted on
 	Listen    = "listen" // a listen address of our own
+
+	OnionAddress = "onion_address" // the service's public .onion name
+	PID          = "pid"           // a child process (tor)
+	Backoff      = "backoff"       // pause before a restart
+	Network      = "network"       // whether tor may use the Tor network
 )
