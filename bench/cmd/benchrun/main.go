@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type options struct {
 	only    map[string]bool
 	bins    map[string]string
 	realAPI string
+	repo    string
 }
 
 func main() {
@@ -45,9 +47,14 @@ func main() {
 	flag.StringVar(&o.pin, "server-cpus", "", "taskset CPU list for the gateways (empty: no pinning)")
 	flag.StringVar(&only, "only", "", "comma-separated target names to run (default all that have binaries)")
 	for _, name := range []string{"stock", "picket", "nginx", "ratelimit"} {
-		flag.Func(name, "binary for target "+name, func(s string) error { o.bins[name] = s; return nil })
+		flag.Func(name, "binary for target "+name, func(s string) error {
+			abs, err := filepath.Abs(s)
+			o.bins[name] = abs
+			return err
+		})
 	}
 	flag.StringVar(&o.realAPI, "real-origin", "", "address of a running picket origin for the realistic response")
+	flag.StringVar(&o.repo, "repo", "", "picket checkout (default: the working directory)")
 	flag.Parse()
 	o.only = splitSet(only)
 	if o.work == "" {

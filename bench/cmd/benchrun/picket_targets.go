@@ -1,7 +1,77 @@
 package main
 
-// picketTargets lists picket's own chains. They are filled in as the
-// lock-down, rate-limit, onion and WASM modules land.
+import (
+	"os"
+	"path/filepath"
+)
+
+// picketTargets lists picket's own chains.
 func picketTargets(o options) []target {
-	return nil
+	repo, _ := os.Getwd()
+	policy := filepath.Join(repo, "wasm", "examples", "blockscanners", "blockscanners.wasm")
+	if o.repo != "" {
+		policy = filepath.Join(o.repo, "wasm", "examples", "blockscanners", "blockscanners.wasm")
+	}
+	return []target{{
+		name:  "picket",
+		title: "(b) picket clearnet chain: admission, client IP, origin pulls, rate limit, WASM policy, hygiene",
+		bin:   o.bins["picket"], config: picketCaddyfile(policy), file: "picket.caddyfile",
+		args: func(p string) []string { return []string{"run", "--config", p, "--adapter", "caddyfile"} },
+	}}
+}
+
+// picketCaddyfile is the production chain with limits set high enough never
+// to trigger: the loopback peer stands for a Cloudflare edge.
+func picketCaddyfile(policy string) string {
+	return `{
+	admin off
+	auto_https off
+	persist_config off
+	storage file_system {{.Work}}/caddy-picket
+	picket_cloudflare {
+		static 127.0.0.0/8
+	}
+	servers {
+		protocols h1 h2
+		listener_wrappers {
+			picket_admission
+			tls
+		}
+		trusted_proxies picket_cloudflare
+		client_ip_headers CF-Connecting-IP
+	}
+}
+
+https://localhost:{{.Port}} {
+	bind 127.0.0.1
+	tls {{.ServerCert}} {{.ServerKey}} {
+		protocols tls1.2 tls1.3
+		client_auth {
+			mode require_and_verify
+			trust_pool picket_aop {
+				pem_file {{.PullCA}}
+			}
+			verifier picket_aop
+		}
+	}
+	picket_client_ip {
+		origin_key bench-gateway-key-0123456789abcdef0123
+	}
+	picket_header_hygiene
+	picket_rate_limit {
+		secret bench-rate-limit-secret-0123456789abcdef
+		zone global {
+			period 1m
+			requests 100000000
+			block 10m
+		}
+	}
+	picket_wasm * ` + policy + `
+	reverse_proxy {{.Origin}} {
+		header_up -X-Forwarded-For
+		header_up X-Picket-Client {picket.origin_header}
+		header_up X-Request-Id {http.request.uuid}
+	}
+}
+`
 }
