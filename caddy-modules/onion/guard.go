@@ -3,6 +3,7 @@ package onion
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -62,7 +63,11 @@ func plainHTTPOnly(srv *caddyhttp.Server, httpPort int) bool {
 func onSocket(srv *caddyhttp.Server, socket string) bool {
 	for _, l := range srv.Listen {
 		na, err := caddy.ParseNetworkAddress(l)
-		if err == nil && na.IsUnixNetwork() && strings.SplitN(na.Host, "|", 2)[0] == socket {
+		if err != nil || !na.IsUnixNetwork() {
+			continue
+		}
+		path, err := filepath.Abs(strings.SplitN(na.Host, "|", 2)[0])
+		if err == nil && path == socket {
 			return true
 		}
 	}
