@@ -313,6 +313,11 @@ func TestPathSpellingsShareTheVoteBucket(t *testing.T) {
 		"/ballots/b1/x/../vote",
 		"/ballots/%62%31/vote",
 		"/BALLOTS/b1/VOTE",
+		"/ballots/b1%2Fx/vote",
+		"/ballots/b1%2fx/vote",
+		"/ballots/%2e/vote",
+		"/ballots/b1/vote%2F",
+		"/ballots/b1/vote%00",
 	}
 	for i, sp := range spellings {
 		t.Run(sp, func(t *testing.T) {
@@ -327,6 +332,24 @@ func TestPathSpellingsShareTheVoteBucket(t *testing.T) {
 				t.Fatalf("got %d, want 429 (shared bucket) or 404", got)
 			}
 			t.Logf("%s -> %d", sp, got)
+		})
+	}
+
+	// mixed: whatever the order, one client never gets more than 3 votes in.
+	for i, sp := range spellings {
+		t.Run("mixed "+sp, func(t *testing.T) {
+			ip := fmt.Sprintf("198.51.100.%d", 150+i)
+			ok := 0
+			for n := 0; n < 4; n++ {
+				for _, target := range []string{sp, "/ballots/b1/vote"} {
+					if rawSend(t, addr, "POST", target, ip) == 200 {
+						ok++
+					}
+				}
+			}
+			if ok > 3 {
+				t.Fatalf("got %d votes admitted, want at most 3", ok)
+			}
 		})
 	}
 }
@@ -646,5 +669,30 @@ func TestAllowedResponsesCarryHeaders(t *testing.T) {
 	}
 	if got, want := r.header.Get("RateLimit-Policy"), `"all";q=5;w=60`; got != want {
 		t.Fatalf("got RateLimit-Policy %q, want %q", got, want)
+	}
+}
+
+func TestRouterView(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		changed bool
+	}{
+		{"plain", "/ballots/b1/vote", "/ballots/b1/vote", false},
+		{"escaped letter", "/ballots/b1/%76ote", "/ballots/b1/vote", false},
+		{"escaped slash", "/ballots/b1%2Fx/vote", "/ballots/b1%2Fx/vote", true},
+		{"escaped dot", "/ballots/%2e/vote", "/ballots/%2E/vote", true},
+		{"escaped dot dot", "/ballots/%2e%2E/vote", "/ballots/%2E%2E/vote", true},
+		{"literal dot", "/ballots/./vote", "/ballots/./vote", false},
+		{"bad escape", "/ballots/%zz/vote", "/ballots/%zz/vote", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed := routerView(tt.in)
+			if got != tt.want || changed != tt.changed {
+				t.Fatalf("got %q %v, want %q %v", got, changed, tt.want, tt.changed)
+			}
+		})
 	}
 }

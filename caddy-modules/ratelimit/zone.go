@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -111,7 +112,43 @@ func (z *zone) applies(r *http.Request) (bool, error) {
 			return false, nil
 		}
 	}
-	return z.matchers.AnyMatchWithError(r)
+	ok, err := z.matchers.AnyMatchWithError(r)
+	if ok || err != nil || r.URL.RawPath == "" {
+		return ok, err
+	}
+
+	// Caddy's path matcher decodes the whole path before cleaning it, so
+	// "/ballots/b1%2Fx/vote" looks like four segments and "/ballots/%2e/vote"
+	// like two; net/http's ServeMux decodes per segment and routes both to
+	// "/ballots/{id}/vote". The zone applies if either view matches.
+	view, changed := routerView(r.URL.EscapedPath())
+	if !changed {
+		return false, nil
+	}
+	r2, u := *r, *r.URL
+	u.Path, u.RawPath = view, ""
+	r2.URL = &u
+	return z.matchers.AnyMatchWithError(&r2)
+}
+
+// routerView decodes an escaped path segment by segment, as a router that
+// matches segments does, keeping a segment that decodes to something
+// containing "/" or to a dot segment opaque (re-escaped) so that cleaning
+// cannot split or drop it. changed reports whether any segment was kept so.
+func routerView(escaped string) (view string, changed bool) {
+	segs := strings.Split(escaped, "/")
+	for i, s := range segs {
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			continue
+		}
+		if d != s && (strings.Contains(d, "/") || d == "." || d == "..") {
+			d = strings.NewReplacer("/", "%2F", ".", "%2E").Replace(d)
+			changed = true
+		}
+		segs[i] = d
+	}
+	return strings.Join(segs, "/"), changed
 }
 
 func sourceMatches(want string, got edge.Source) bool {
