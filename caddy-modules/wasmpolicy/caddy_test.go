@@ -90,7 +90,7 @@ func TestTCKCaddy(t *testing.T) {
 	t.Cleanup(backend.Close)
 	addr := freePort(t)
 	stopCaddy(t)
-	policy := map[string]any{"path": writeGuest(t, tck.GuestWASM)}
+	policy := map[string]any{"path": writeGuest(t, tck.GuestWASM), "timeout": "1s"}
 	loadCaddy(t, caddyConfig(t, addr, policy, backend.Listener.Addr().String()))
 
 	for _, tc := range []struct {
@@ -121,7 +121,8 @@ func TestHostileGuestsCaddy(t *testing.T) {
 	for _, guest := range []string{"loop", "trap", "headers"} {
 		t.Run(guest, func(t *testing.T) {
 			addr := freePort(t)
-			policy := map[string]any{"path": hostileDir + "/" + guest + ".wasm", "pool_size": 2}
+			policy := map[string]any{"path": hostileDir + "/" + guest + ".wasm", "pool_size": 2,
+				"timeout": "250ms"}
 			loadCaddy(t, caddyConfig(t, addr, policy, ""))
 			client := h1Client()
 

@@ -48,6 +48,9 @@ func TestHostileGuests(t *testing.T) {
 					FailOpen:         failOpen,
 					MemoryLimitPages: 64,
 					PoolSize:         2,
+					// above the default so that a loaded machine does not
+					// time out the normal requests; the loop still ends here
+					Timeout: caddy.Duration(250 * time.Millisecond),
 				}, logs)
 				goroutines := runtime.NumGoroutine()
 

@@ -1,19 +1,24 @@
 package wasmpolicy
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/http-wasm/http-wasm-host-go/tck"
 )
 
+const tckTimeout = caddy.Duration(time.Second)
+
 // TestTCKDirect runs the http-wasm conformance kit against the handler
 // behind a plain net/http server, over HTTP/1.1 and HTTP/2 (TLS).
 func TestTCKDirect(t *testing.T) {
-	h := provision(t, &Handler{Path: writeGuest(t, tck.GuestWASM)}, nil)
+	// conformance, not speed: a generous deadline keeps a loaded machine
+	// (or -race) from failing a check
+	h := provision(t, &Handler{Path: writeGuest(t, tck.GuestWASM), Timeout: tckTimeout}, nil)
 	backend := tck.BackendHandler()
 	srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -40,5 +45,4 @@ func TestTCKDirect(t *testing.T) {
 			tck.Run(t, ts.Client(), ts.URL)
 		})
 	}
-	_ = context.Background
 }
