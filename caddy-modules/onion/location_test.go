@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,27 @@ func TestOnionLocation(t *testing.T) {
 				t.Fatalf("got Onion-Location %q, want %q (%s)", got, tt.want, resp.Proto)
 			}
 		})
+	}
+}
+
+func TestOnionLocationWithoutAddress(t *testing.T) {
+	if _, ok := Status(); ok {
+		t.Fatal("an onion app is still running")
+	}
+	req := httptest.NewRequest("GET", "https://localhost/page", nil)
+	req.TLS = &tls.ConnectionState{}
+	w := httptest.NewRecorder()
+	l := new(Location)
+	err := l.ServeHTTP(w, req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Onion-Location", "http://upstream.onion/")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Header().Values("Onion-Location"); len(got) != 0 {
+		t.Fatalf("got Onion-Location %q with no onion app, want none", got)
 	}
 }
