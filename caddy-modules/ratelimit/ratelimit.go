@@ -95,7 +95,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (h *Handler) provisionZone(ctx caddy.Context, zc *ZoneConfig, secret string, repl *caddy.Replacer) (*zone, error) {
+func (h *Handler) provisionZone(
+	ctx caddy.Context, zc *ZoneConfig, secret string, repl *caddy.Replacer,
+) (*zone, error) {
 	if zc.Store == "" {
 		zc.Store = StoreMemory
 	}

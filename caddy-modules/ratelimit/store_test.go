@@ -112,7 +112,11 @@ func TestShippedRules(t *testing.T) {
 func TestRetryAfterExact(t *testing.T) {
 	pol := policy{time.Minute, 2, 90 * time.Second}
 	for _, sk := range storeKinds(t) {
-		for _, offset := range []time.Duration{0, time.Millisecond, 499 * time.Millisecond, 999 * time.Millisecond, 17*time.Second + 3*time.Millisecond} {
+		offsets := []time.Duration{
+			0, time.Millisecond, 499 * time.Millisecond, 999 * time.Millisecond,
+			17*time.Second + 3*time.Millisecond,
+		}
+		for _, offset := range offsets {
 			name := fmt.Sprintf("%s/%v", sk.name, offset)
 			t.Run(name, func(t *testing.T) {
 				zname := fmt.Sprintf("exact%d", offset.Milliseconds())

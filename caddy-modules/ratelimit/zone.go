@@ -319,7 +319,9 @@ func poolKey(z *ZoneConfig, secret string) string {
 }
 
 // loadState returns the zone's pooled state, creating it if needed.
-func loadState(z *ZoneConfig, secret string, pol policy, logger *zap.Logger, now func() time.Time) (*zoneState, error) {
+func loadState(
+	z *ZoneConfig, secret string, pol policy, logger *zap.Logger, now func() time.Time,
+) (*zoneState, error) {
 	v, _, err := states.LoadOrNew(poolKey(z, secret), func() (caddy.Destructor, error) {
 		var master []byte
 		if secret != "" {
