@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,9 @@ import (
 
 	"github.com/picket-edge/picket/internal/logfield"
 )
+
+// errDataDirLocked means another tor runs on the data directory.
+var errDataDirLocked = errors.New("another tor process uses the data directory")
 
 // Status is what the supervisor knows about its tor.
 type Status struct {
@@ -54,6 +58,7 @@ type Supervisor struct {
 	keyOpt KeyOptions
 	logger *zap.Logger
 
+	lockRetries int
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	stableAfter time.Duration
@@ -82,6 +87,10 @@ func WithBackoff(minimum, maximum time.Duration) Option {
 	return func(s *Supervisor) { s.minBackoff, s.maxBackoff = minimum, maximum }
 }
 
+// WithLockRetries sets how often Start tries again while another tor holds
+// the data directory (default 3, about 5s each).
+func WithLockRetries(n int) Option { return func(s *Supervisor) { s.lockRetries = n } }
+
 // WithClock replaces time.Now and time.After, for tests.
 func WithClock(now func() time.Time, after func(time.Duration) <-chan time.Time) Option {
 	return func(s *Supervisor) { s.now, s.after = now, after }
@@ -95,6 +104,7 @@ func NewSupervisor(cfg Config, opts ...Option) (*Supervisor, error) {
 	s := &Supervisor{
 		cfg:         cfg.withDefaults(),
 		logger:      zap.NewNop(),
+		lockRetries: 3,
 		minBackoff:  time.Second,
 		maxBackoff:  time.Minute,
 		stableAfter: time.Minute,
@@ -120,6 +130,13 @@ func (s *Supervisor) Start() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	inst, err := s.launch(ctx)
+	// a tor left by a Caddy that was killed holds the data directory until
+	// it notices its owner is gone (tor checks every 15s, and itself waits
+	// 5s per attempt)
+	for i := 0; i < s.lockRetries && errors.Is(err, errDataDirLocked); i++ {
+		s.logger.Warn("tor data directory is in use; waiting for the old tor to exit")
+		inst, err = s.launch(ctx)
+	}
 	if err != nil {
 		cancel()
 		return err
@@ -291,6 +308,9 @@ func (s *Supervisor) startError(c *creator, err error) error {
 	lines := c.proc.errLines()
 	if len(lines) == 0 {
 		return fmt.Errorf("starting tor: %w", err)
+	}
+	if strings.Contains(lines[0], "still there") {
+		return fmt.Errorf("starting tor: %w", errDataDirLocked)
 	}
 	return fmt.Errorf("starting tor: %s", strings.Join(lines, "; "))
 }

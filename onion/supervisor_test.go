@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // needTor returns the tor binary or fails the test naming the package.
@@ -178,20 +181,40 @@ func TestKilledTorIsRestarted(t *testing.T) {
 	}
 }
 
-func TestTorStartErrorIsReported(t *testing.T) {
+func TestDataDirLock(t *testing.T) {
 	cfg := testConfig(t)
 	s := startSupervisor(t, cfg)
 	defer s.Stop()
 
 	// a second tor on the same data directory cannot take the lock
-	s2, err := NewSupervisor(cfg)
+	s2, err := NewSupervisor(cfg, WithLockRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = s2.Start()
 	s2.Stop()
-	if err == nil {
-		t.Fatal("got no error for a second tor on one data directory, want one")
+	if !errors.Is(err, errDataDirLocked) {
+		t.Fatalf("got error %v for a second tor on one data directory, want %v", err, errDataDirLocked)
 	}
-	t.Logf("error: %v", err)
+
+	// the first tor goes away while the third waits for it
+	core, logs := observer.New(zap.WarnLevel)
+	s3, err := NewSupervisor(cfg, WithLockRetries(3), WithLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- s3.Start() }()
+	for logs.FilterMessageSnippet("in use").Len() == 0 {
+		select {
+		case err := <-started:
+			t.Fatalf("got start result %v before any wait, want a wait for the lock", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s.Stop()
+	if err := <-started; err != nil {
+		t.Fatalf("got error %v after the first tor stopped, want none", err)
+	}
+	s3.Stop()
 }
