@@ -15,6 +15,7 @@ import (
 	"github.com/picket-edge/picket/internal/apierror"
 	"github.com/picket-edge/picket/internal/logfield"
 	"github.com/picket-edge/picket/origin/internal/accounts"
+	"github.com/picket-edge/picket/origin/internal/ballots"
 	"github.com/picket-edge/picket/origin/internal/events"
 	"github.com/picket-edge/picket/origin/internal/unions"
 )
@@ -34,6 +35,7 @@ type app struct {
 	accounts *accounts.Store
 	unions   *unions.Store
 	events   *events.Log
+	ballots  *ballots.Store // nil without a ballot database
 }
 
 func newApp(s *Server, cfg AppConfig) (*app, error) {
@@ -61,18 +63,29 @@ func newApp(s *Server, cfg AppConfig) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{
+	a := &app{
 		s: s, cfg: cfg, wa: wa,
 		accounts: accounts.New(cfg.Content),
 		unions:   unions.New(cfg.Content, cfg.Membership, cfg.Keys),
 		events:   events.New(cfg.Content, cfg.Now),
-	}, nil
+	}
+	if cfg.Ballot != nil {
+		var opts []ballots.Option
+		if cfg.BallotKeys != nil {
+			opts = append(opts, ballots.WithKeyGenerator(cfg.BallotKeys))
+		}
+		a.ballots = ballots.New(cfg.Ballot, cfg.Keys, opts...)
+	}
+	return a, nil
 }
 
 func (a *app) routes(mux *http.ServeMux) {
 	a.authRoutes(mux)
 	a.meRoutes(mux)
 	a.unionRoutes(mux)
+	if a.ballots != nil {
+		a.ballotRoutes(mux)
+	}
 }
 
 func (a *app) now() time.Time { return a.cfg.Now() }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/picket-edge/picket/internal/apierror"
+	"github.com/picket-edge/picket/origin/internal/ballots"
 	"github.com/picket-edge/picket/origin/internal/keys"
 )
 
@@ -48,6 +49,12 @@ type AppConfig struct {
 	Membership *pgxpool.Pool
 	Keys       keys.Manager
 	WebAuthn   WebAuthnConfig
+	// Ballot is the ballot database; without it the /ballots routes
+	// answer 501.
+	Ballot *pgxpool.Pool
+	// BallotKeys makes each unlinkable ballot's RSA key; nil means
+	// 3072-bit keys. Note: tests only, to spare seconds of key generation.
+	BallotKeys ballots.KeyGenerator
 	// Now is the clock (time.Now if nil); tests move it.
 	Now func() time.Time
 	// SessionTTL is how long a session lives; 30 days if zero.
@@ -90,7 +97,10 @@ func (s *Server) routes() error {
 	s.mux.HandleFunc("GET /privacy", s.privacy)
 
 	// the route skeleton the app calls; each lands with its own issue
-	skeleton := []string{"/ballots/", "/ballots"}
+	var skeleton []string
+	if s.cfg.App == nil || s.cfg.App.Ballot == nil {
+		skeleton = append(skeleton, "/ballots/", "/ballots")
+	}
 	if s.cfg.App == nil {
 		skeleton = append(skeleton, "/auth", "/auth/", "/unions/", "/unions", "/me", "/me/")
 	}

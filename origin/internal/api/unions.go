@@ -195,6 +195,12 @@ func (a *app) adminView(w http.ResponseWriter, r *http.Request, s session) {
 		a.internalError(w, r, err)
 		return
 	}
+	if a.ballots != nil {
+		if st.Ballots, err = a.ballots.CountForUnion(r.Context(), u.ID); err != nil {
+			a.internalError(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"union": u.Slug, "aggregates": st})
 }
 

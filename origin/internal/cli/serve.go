@@ -59,6 +59,7 @@ func serve(ctx context.Context, args []string, env Env, st Streams) error {
 		App: &api.AppConfig{
 			Content:    pools["content"],
 			Membership: pools["membership"],
+			Ballot:     pools["ballot"],
 			Keys:       km,
 			WebAuthn:   webAuthnFromEnv(env),
 		},

@@ -26,6 +26,7 @@ const (
 	UnionLeft        = "union.left"
 	PostCreated      = "post.created"
 	PostReported     = "post.reported"
+	BallotCreated    = "ballot.created"
 )
 
 // Log records events in the content database.
