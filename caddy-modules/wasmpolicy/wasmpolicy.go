@@ -219,7 +219,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.fail(w, r, next)
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	// only our deadline stops a guest: a client that goes away mid-call
+	// must not cost an instance
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Duration(h.Timeout))
 	defer cancel()
 	in, err := h.mod.pool.get(ctx)
 	if err != nil {
