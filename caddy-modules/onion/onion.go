@@ -60,9 +60,10 @@ type App struct {
 	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
 	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
 
-	logger *zap.Logger
-	entry  *poolEntry
-	key    string
+	logger   *zap.Logger
+	entry    *poolEntry
+	key      string
+	released *atomic.Bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,6 +110,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.entry = v.(*poolEntry)
+	a.released = new(atomic.Bool)
 	registerMetrics(ctx, a.entry)
 	return nil
 }
@@ -157,10 +159,9 @@ func (a *App) Stop() error {
 
 // Cleanup releases the pool reference. It is safe after a failed Provision.
 func (a *App) Cleanup() error {
-	if a.entry == nil {
+	if a.entry == nil || !a.released.CompareAndSwap(false, true) {
 		return nil
 	}
-	a.entry = nil
 	_, err := pool.Delete(a.key)
 	return err
 }
