@@ -52,7 +52,7 @@ func TestHealthNamesStoppedDatabase(t *testing.T) {
 	}{
 		{path: "/privacy", want: http.StatusOK},
 		{path: "/unions", want: http.StatusOK},
-		{path: "/ballots", want: http.StatusNotImplemented},
+		{path: "/ballots/0b6f1c7e-3f0a-4a57-9c43-2f1d9a3f7e11", want: http.StatusInternalServerError},
 		{path: "/nope", want: http.StatusNotFound},
 	} {
 		if r := h.do(t, http.MethodGet, tc.path, nil, nil); r.status != tc.want {

@@ -47,7 +47,7 @@ var privacyPolicy = Policy{
 					"the server can answer \"is this account a member of this union?\"; " +
 					"without it, the membership records reveal no member. The server keeps " +
 					"no list of members and no endpoint returns one, to anyone.",
-				"Union admins see counts only: members, posts and reports.",
+				"Union admins see counts only: members, posts, reports and ballots.",
 				"The list of unions you belong to, as the app shows it to you, is " +
 					"encrypted on your device before it is sent. We store it and give it " +
 					"back to you; we cannot read it.",
@@ -60,6 +60,23 @@ var privacyPolicy = Policy{
 					"post is stored with that pseudonym, not with your account id.",
 				"When a post is reported we add one to its report count. Who reported it " +
 					"is not stored.",
+			},
+		},
+		{
+			Heading: "Voting",
+			Paragraphs: []string{
+				"A ballot's question, options, opening and closing times and, once " +
+					"allowed, its counts are public. Admins see the same counts, plus how " +
+					"many tokens were issued and how many votes were cast.",
+				"In a simple ballot we store, apart from each other, a keyed hash of your " +
+					"account and the ballot (so that you vote once) and your choice with no " +
+					"account id. While you vote, the server sees both together.",
+				"In an unlinkable ballot you get a token the server signs without seeing " +
+					"it (an RSA blind signature), and you vote with the token and no " +
+					"session. We store a keyed hash of your account and the ballot with a " +
+					"hash of the blinded request, and, separately, each vote's random " +
+					"nullifier and choice. No time is stored with either. Nobody, us " +
+					"included, can tell from these records which member cast which vote.",
 			},
 		},
 		{
@@ -79,7 +96,7 @@ var privacyPolicy = Policy{
 				"The origin keeps three separate PostgreSQL databases: content (accounts, " +
 					"passkeys, sessions, unions, posts and the 24-hour event log), " +
 					"membership (the keyed membership hashes and the encrypted lists) and " +
-					"ballot. Each has its own database role, and none of these roles can " +
+					"ballot (ballots, token issuances and votes). Each has its own database role, and none of these roles can " +
 					"open the other two databases.",
 			},
 		},
