@@ -9,6 +9,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/picket-edge/picket/internal/logfield"
 )
 
 // ABI constants of the http-wasm handler ABI (http-wasm.io).
@@ -159,7 +161,7 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	n := min(uint32(stack[2]), maxLogMessage)
-	ce.Write(zap.String("guest_message", readString(mod, uint32(stack[1]), n)))
+	ce.Write(zap.String(logfield.GuestMessage, readString(mod, uint32(stack[1]), n)))
 }
 
 func getMethod(ctx context.Context, mod api.Module, stack []uint64) {

@@ -150,9 +150,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.mod = v.(*module)
 	h.logger.Info("wasm policy loaded",
-		zap.String("sha256", h.mod.sum),
+		zap.String(logfield.SHA256, h.mod.sum),
 		zap.Int(logfield.Size, len(wasm)),
-		zap.Bool("reused", loaded))
+		zap.Bool(logfield.Reused, loaded))
 	return nil
 }
 
@@ -214,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !h.breaker.allow(h.now()) {
 		if logIt, suppressed := h.breaker.skipped(h.now()); logIt {
 			h.logger.Warn("wasm policy backing off after repeated failures",
-				zap.Int("suppressed", suppressed))
+				zap.Int(logfield.Suppressed, suppressed))
 		}
 		return h.fail(w, r, next)
 	}
@@ -312,8 +312,8 @@ func (h *Handler) failed(reason string, err error) {
 		zap.String(logfield.Reason, reason),
 		zap.String(logfield.Error, msg),
 		zap.Int(logfield.Count, consecutive),
-		zap.Int("suppressed", suppressed),
-		zap.String("sha256", h.mod.sum))
+		zap.Int(logfield.Suppressed, suppressed),
+		zap.String(logfield.SHA256, h.mod.sum))
 }
 
 // fail answers a request the guest could not decide, by the failure

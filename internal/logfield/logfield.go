@@ -27,4 +27,9 @@ const (
 	PID          = "pid"           // a child process (tor)
 	Backoff      = "backoff"       // pause before a restart
 	Network      = "network"       // whether tor may use the Tor network
+
+	SHA256       = "sha256"        // hex SHA-256 of a loaded file (a WASM guest)
+	Suppressed   = "suppressed"    // log lines left out by rate limiting
+	Reused       = "reused"        // a reload kept already loaded state
+	GuestMessage = "guest_message" // text a WASM guest logged
 )
