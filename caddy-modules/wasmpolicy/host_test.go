@@ -420,3 +420,48 @@ func TestBackoffAnswersWithoutTheGuest(t *testing.T) {
 		t.Errorf("got %d after the pause, want 200", w.Code)
 	}
 }
+
+func TestWrongSignatureRefused(t *testing.T) {
+	h := &Handler{Path: filepath.Join(testGuestDir, "badsig.wasm"), logger: zap.NewNop()}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := h.Provision(ctx)
+	if err == nil {
+		_ = h.Cleanup()
+		t.Fatal("got a loaded guest, want an error")
+	}
+	mustContain(t, err.Error(), "handle_request: () -> i64")
+}
+
+// TestFailOpenPassesTheOriginalRequest checks that a guest's change to the
+// request is dropped when the guest fails afterwards.
+func TestFailOpenPassesTheOriginalRequest(t *testing.T) {
+	h := provision(t, &Handler{Path: filepath.Join(testGuestDir, "partial.wasm"), FailOpen: true}, nil)
+	tests := []struct {
+		name    string
+		hostile bool
+		want    string
+	}{
+		{name: "guest returns: change applied", want: "1"},
+		{name: "guest traps: change dropped", hostile: true, want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen string
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				seen = r.Header.Get("X-Added")
+				return nil
+			})
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.hostile {
+				r.Header.Set("X-Hostile", "1")
+			}
+			if err := h.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+				t.Fatal(err)
+			}
+			if seen != tc.want {
+				t.Errorf("got X-Added %q at the next handler, want %q", seen, tc.want)
+			}
+		})
+	}
+}
