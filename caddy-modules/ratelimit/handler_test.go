@@ -73,6 +73,8 @@ func startShipped(t *testing.T) *twoInstances {
 	t.Helper()
 	srv := redistest.Start(t)
 	t.Setenv("PICKET_REDIS_ADDR", srv.Addr())
+	// generous: a loaded test machine must not turn into a Redis outage.
+	t.Setenv("PICKET_REDIS_TIMEOUT", "5s")
 	t.Setenv("PICKET_RATE_LIMIT_SECRET", "test-secret-not-for-production")
 	clock := newFakeClock(t0)
 	useClock(t, clock)

@@ -46,7 +46,10 @@ func startProcess(t *testing.T, bin, redisAddr string) *caddyProcess {
 http://127.0.0.1:%d {
 	picket_rate_limit {
 		secret {env.PICKET_RATE_LIMIT_SECRET}
-		redis %s
+		redis {
+			address %s
+			timeout 5s
+		}
 		zone vote {
 			match {
 				path /ballots/*/vote

@@ -34,7 +34,7 @@ type storeKind struct {
 // redis-server for the test.
 func storeKinds(t *testing.T) []storeKind {
 	srv := redistest.Start(t)
-	rc := &RedisConfig{Address: srv.Addr()}
+	rc := &RedisConfig{Address: srv.Addr(), Timeout: caddy.Duration(5 * time.Second)}
 	return []storeKind{
 		{"memory", func(_ *testing.T, _ string, pol policy) store {
 			return newMemStore(pol, 0)
