@@ -181,7 +181,7 @@ func TestBallotCreation(t *testing.T) {
 }
 
 func TestUnlinkableBallot(t *testing.T) {
-	w := newVoteWorld(t, 3)
+	w := newVoteWorld(t, 4)
 	ctx := context.Background()
 	b := w.ballot(t, ballots.ModeUnlinkable, 0, time.Hour, false)
 	other := w.ballot(t, ballots.ModeUnlinkable, 0, time.Hour, false)
@@ -227,6 +227,34 @@ func TestUnlinkableBallot(t *testing.T) {
 		}
 		if n := w.h.count(t, "ballot", "picket.issuances"); n != 2 {
 			t.Errorf("issuances: got %d, want 2", n)
+		}
+	})
+
+	t.Run("racing token requests issue one", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		issued := 0
+		for range 20 {
+			wg.Go(func() {
+				req, err := ballotclient.Blind(b, 0, rand.Reader)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = w.client.IssueToken(ctx, w.members[3], req)
+				if err != nil && !ballotclient.IsCode(err, "token_already_issued") {
+					t.Errorf("racing request: got %v, want success or token_already_issued", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					issued++
+				}
+			})
+		}
+		wg.Wait()
+		if issued != 1 {
+			t.Errorf("tokens issued: got %d, want 1", issued)
 		}
 	})
 
@@ -294,9 +322,9 @@ func TestUnlinkableBallot(t *testing.T) {
 		if r := w.h.call(t, "GET", "/ballots/"+b.ID+"/admin", w.admin, nil, &admin); r.status != 200 {
 			t.Fatalf("admin view: got %d, want 200", r.status)
 		}
-		if admin.Turnout.TokensIssued != 3 || admin.Turnout.VotesCast != 2 ||
+		if admin.Turnout.TokensIssued != 4 || admin.Turnout.VotesCast != 2 ||
 			admin.Ballot.Tally == nil || admin.Ballot.Tally.Total != 2 {
-			t.Errorf("admin view: got %+v, tally %+v, want 3 tokens, 2 votes, the tally", admin.Turnout, admin.Ballot.Tally)
+			t.Errorf("admin view: got %+v, tally %+v, want 4 tokens, 2 votes, the tally", admin.Turnout, admin.Ballot.Tally)
 		}
 		if r := w.h.call(t, "GET", "/ballots/"+b.ID+"/admin", w.members[0], nil, nil); r.status != 403 {
 			t.Errorf("admin view as member: got %d, want 403", r.status)
