@@ -1,8 +1,10 @@
 package wasmpolicy
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -154,4 +156,36 @@ func do(t testing.TB, c *http.Client, req *http.Request) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// TestSlowBodyEndsAtTheDeadline sends a request whose body never finishes
+// to a guest that reads the body: the read deadline ends the guest call
+// and the failure policy answers, instead of the guest waiting forever.
+func TestSlowBodyEndsAtTheDeadline(t *testing.T) {
+	addr := freePort(t)
+	stopCaddy(t)
+	policy := map[string]any{"path": writeGuest(t, tck.GuestWASM), "timeout": "200ms"}
+	loadCaddy(t, caddyConfig(t, addr, policy, ""))
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// safety net only: the answer is due at the 200 ms guest deadline
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\n"+
+		"X-Httpwasm-Tck-Testid: read_body/request/small\r\n"+
+		"Content-Length: 100\r\n\r\nabc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("got %d, want 503", resp.StatusCode)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -66,6 +67,8 @@ type call struct {
 	bodyPos   int
 	newBody   *bytes.Buffer
 	maxBody   int64
+	w         http.ResponseWriter // for the read deadline on the body
+	deadline  time.Time
 	headerOps int
 	headerLen int
 
@@ -248,11 +251,20 @@ func (c *call) methodString() string {
 }
 
 // readRequestBody fills buf from the request body, which is read once (up
-// to maxBody bytes, under the read deadline) and kept for the next handler.
+// to maxBody bytes) and kept for the next handler. The guest's deadline is
+// set as the connection's read deadline meanwhile: a host function cannot
+// be interrupted, so a client trickling its body would otherwise hold the
+// guest past it.
 func (c *call) readRequestBody(buf []byte) (n int, eof bool) {
 	if !c.bodyRead {
 		c.bodyRead = true
 		if c.r.Body != nil && c.r.Body != http.NoBody {
+			if c.w != nil && !c.deadline.IsZero() {
+				rc := http.NewResponseController(c.w)
+				if rc.SetReadDeadline(c.deadline) == nil {
+					defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+				}
+			}
 			b, err := io.ReadAll(io.LimitReader(c.r.Body, c.maxBody+1))
 			if err != nil {
 				panic(guestFault("read_body: the request body could not be read"))

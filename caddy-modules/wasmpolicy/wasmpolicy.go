@@ -230,6 +230,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	c := newCall(r, h.logger, h.ceiling, h.MaxBodyBytes)
+	c.w = w
+	c.deadline, _ = ctx.Deadline()
 	res, err := in.handleRequest.Call(withCall(ctx, c))
 	if err != nil {
 		h.discard(in)
