@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -110,7 +109,8 @@ func (h *Handler) provisionZone(
 		failOpen: zc.OnStoreError == FailOpen,
 		count:    zc.CountStatus,
 	}
-	z.policyH = fmt.Sprintf("%q;q=%d;w=%d", zc.Name, zc.Requests,
+	z.nameQ = strconv.Quote(zc.Name)
+	z.policyH = fmt.Sprintf("%s;q=%d;w=%d", z.nameQ, zc.Requests,
 		ceilSeconds(z.pol.period))
 
 	if zc.MatcherSetsRaw != nil {
@@ -230,7 +230,7 @@ type counted struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := h.now()
 	var after []counted
-	var policies, states []string
+	var policyH, quotaH []byte
 	for _, z := range h.zones {
 		ok, err := z.applies(r)
 		if err != nil {
@@ -246,17 +246,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.refuse(w, r, z, d, answered)
 		}
 		if answered {
-			policies = append(policies, z.policyH)
-			states = append(states, fmt.Sprintf("%q;r=%d;t=%d", z.cfg.Name, d.remaining,
-				ceilSeconds(d.reset)))
+			policyH = appendItem(policyH, z.policyH)
+			quotaH = appendQuota(quotaH, z.nameQ, d.remaining, ceilSeconds(d.reset))
 		}
 		if len(z.count) > 0 {
 			after = append(after, counted{z, l})
 		}
 	}
-	if len(policies) > 0 {
-		w.Header().Set("RateLimit-Policy", strings.Join(policies, ", "))
-		w.Header().Set("RateLimit", strings.Join(states, ", "))
+	if len(policyH) > 0 {
+		hdr := w.Header()
+		hdr[headerPolicy] = []string{string(policyH)}
+		hdr[headerQuota] = []string{string(quotaH)}
 	}
 	if len(after) == 0 {
 		return next.ServeHTTP(w, r)
@@ -299,8 +299,8 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, z *zone, d deci
 	retry := ceilSeconds(d.retry)
 	hdr := w.Header()
 	if answered {
-		hdr.Set("RateLimit-Policy", z.policyH)
-		hdr.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", z.cfg.Name, retry))
+		hdr[headerPolicy] = []string{z.policyH}
+		hdr[headerQuota] = []string{string(appendQuota(nil, z.nameQ, 0, retry))}
 	} else {
 		status, code, msg = http.StatusServiceUnavailable, "rate_limit_unavailable",
 			"temporarily unavailable"
@@ -322,6 +322,30 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, z *zone, d deci
 	}
 	apierror.Write(w, status, code, msg, reqID)
 	return nil
+}
+
+// The RateLimit-Policy and RateLimit fields (IETF httpapi draft), in
+// canonical form so that setting them needs no conversion.
+const (
+	headerPolicy = "Ratelimit-Policy"
+	headerQuota  = "Ratelimit"
+)
+
+// appendItem adds a structured-field list item.
+func appendItem(b []byte, item string) []byte {
+	if len(b) > 0 {
+		b = append(b, ", "...)
+	}
+	return append(b, item...)
+}
+
+// appendQuota adds a RateLimit item: "<zone>";r=<remaining>;t=<seconds>.
+func appendQuota(b []byte, nameQ string, remaining, reset int64) []byte {
+	b = appendItem(b, nameQ)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, remaining, 10)
+	b = append(b, ";t="...)
+	return strconv.AppendInt(b, reset, 10)
 }
 
 // ceilSeconds rounds d up to whole seconds, at least one, so that a client

@@ -94,6 +94,7 @@ type zone struct {
 	cfg      *ZoneConfig
 	pol      policy
 	matchers caddyhttp.MatcherSets
+	nameQ    string // the name as a structured-field string
 	policyH  string // RateLimit-Policy item
 	st       *zoneState
 	store    store
