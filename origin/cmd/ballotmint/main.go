@@ -31,6 +31,7 @@ import (
 type config struct {
 	base, origin, out, ca, sni string
 	n, workers                 int
+	runningTally               bool
 }
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 	flag.StringVar(&c.sni, "sni", "", "TLS server name (default: the URL host)")
 	flag.IntVar(&c.n, "n", 200, "number of votes (one member each)")
 	flag.IntVar(&c.workers, "workers", 4, "members signed up at once")
+	flag.BoolVar(&c.runningTally, "running-tally", false, "make the ballot show its tally while open")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "ballotmint:", err)
@@ -70,6 +72,7 @@ func run(ctx context.Context, c config) error {
 	err = m.post(ctx, admin, "/ballots", map[string]any{
 		"union": slug, "question": "Benchmark ballot", "options": []string{"yes", "no"},
 		"mode": "unlinkable", "closes_at": time.Now().Add(24 * time.Hour),
+		"running_tally": c.runningTally,
 	}, &created)
 	if err != nil {
 		return fmt.Errorf("creating ballot: %w", err)

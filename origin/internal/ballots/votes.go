@@ -53,35 +53,41 @@ func (s *Store) IssueToken(ctx context.Context, b *Ballot, accountID string, bli
 	if err != nil {
 		return nil, err
 	}
-	// sign first: a failure after the row is written would lose the token
-	blindSig, err := sg.blindSign(blinded)
-	if err != nil {
-		return nil, err
-	}
 	digest := sha256.Sum256(blinded)
-
 	hs, err := s.memberHashes(ctx, accountID, b.ID)
 	if err != nil {
 		return nil, err
 	}
-	// the primary key (ballot_id, member_hash) decides between racing
-	// requests; the look-up first covers hashes made before a key rotation
+
+	// a member who has a token gets no more RSA work out of the server
+	// than a repeat of the same answer; the look-up also covers hashes made
+	// before a key rotation
 	prev, err := s.issuedDigest(ctx, b.ID, hs)
 	if err != nil {
 		return nil, err
 	}
-	if prev == nil {
-		tag, err := s.db.Exec(ctx, `insert into picket.issuances (ballot_id, member_hash,
-			request_digest) values ($1, $2, $3) on conflict do nothing`, b.ID, hs[0], digest[:])
-		if err != nil {
-			return nil, fmt.Errorf("recording issuance: %w", err)
-		}
-		if tag.RowsAffected() == 1 {
-			return blindSig, nil
-		}
-		if prev, err = s.issuedDigest(ctx, b.ID, hs); err != nil {
-			return nil, err
-		}
+	if prev != nil && !bytes.Equal(prev, digest[:]) {
+		return nil, ErrAlreadyUsed
+	}
+	// sign before recording: a failure after the row is written would
+	// lose the member's token
+	blindSig, err := sg.blindSign(blinded)
+	if err != nil || prev != nil {
+		return blindSig, err
+	}
+
+	// the primary key (ballot_id, member_hash) decides between racing
+	// requests: one row is written, the others read it back
+	tag, err := s.db.Exec(ctx, `insert into picket.issuances (ballot_id, member_hash,
+		request_digest) values ($1, $2, $3) on conflict do nothing`, b.ID, hs[0], digest[:])
+	if err != nil {
+		return nil, fmt.Errorf("recording issuance: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return blindSig, nil
+	}
+	if prev, err = s.issuedDigest(ctx, b.ID, hs); err != nil {
+		return nil, err
 	}
 	if !bytes.Equal(prev, digest[:]) {
 		return nil, ErrAlreadyUsed
