@@ -209,8 +209,13 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatalf("got %d store-error log lines, want 2 (one per zone, rate-limited)", n)
 	}
 
-	// the restarted Redis starts empty (no persistence in the test).
+	// the restarted Redis starts empty (no persistence in the test); the
+	// connections rest for a second after the last failure, then recover.
 	ti.redis.Start()
+	if r := send(t, "POST", ti.a+"/auth/webauthn/verify", "198.51.100.9"); r.status != 503 {
+		t.Fatalf("within the pause after a failure: got %d, want 503", r.status)
+	}
+	ti.clock.Advance(pauseAfterFailure)
 	for i := 0; i < 5; i++ {
 		if r := send(t, "POST", ti.either(i)+"/auth/webauthn/verify", "198.51.100.9"); r.status != 200 {
 			t.Fatalf("after recovery, request %d: got %d, want 200", i, r.status)
@@ -244,6 +249,7 @@ func TestNoRawAddressesStored(t *testing.T) {
 	send(t, "POST", ti.a+"/auth/webauthn/verify", markers[0])
 	send(t, "GET", ti.a+"/health", markers[1])
 	ti.redis.Start()
+	ti.clock.Advance(pauseAfterFailure)
 	for _, m := range markers {
 		for i := 0; i < 6; i++ {
 			send(t, "POST", ti.either(i)+"/auth/webauthn/verify", m)

@@ -54,6 +54,7 @@ type Handler struct {
 
 	zones  []*zone
 	rdb    *redis.Client
+	pause  *pause
 	now    func() time.Time
 	logger *zap.Logger
 	keys   []string // pool keys held, released in Cleanup
@@ -136,8 +137,10 @@ func (h *Handler) provisionZone(
 	if zc.Store == StoreRedis {
 		if h.rdb == nil {
 			h.rdb = h.Redis.client(repl)
+			h.pause = new(pause)
 		}
 		rs := newRedisStore(h.rdb, h.Redis.Prefix, zc.Name, z.pol, testClock == nil)
+		rs.pause = h.pause
 		st.redis.Store(rs)
 		z.store = rs
 	} else {

@@ -2,8 +2,10 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -96,6 +98,35 @@ type redisStore struct {
 	// serverTime makes the scripts read Redis's clock instead of the
 	// caller's, so that instances agree on windows and block ends.
 	serverTime bool
+
+	// pause, shared by the stores of one connection, is nil in tests of
+	// the store alone.
+	pause *pause
+}
+
+// pause makes a connection skip Redis for a while after a connection-level
+// failure, so that a hung or unreachable Redis costs at most one timeout per
+// interval instead of one per request. The first request after the interval
+// tries again: that is the recovery.
+type pause struct{ until atomic.Int64 }
+
+// pauseAfterFailure is the interval a connection rests after a failure.
+const pauseAfterFailure = time.Second
+
+var errPaused = errors.New("redis paused after a failure")
+
+func (p *pause) active(now time.Time) bool {
+	return p != nil && now.UnixNano() < p.until.Load()
+}
+
+// failed starts a pause unless err is Redis answering with an error, which
+// says the connection works.
+func (p *pause) failed(err error, now time.Time) {
+	var reply redis.Error
+	if p == nil || errors.As(err, &reply) {
+		return
+	}
+	p.until.Store(now.Add(pauseAfterFailure).UnixNano())
 }
 
 func newRedisStore(rdb *redis.Client, prefix, zone string, pol policy, serverTime bool) *redisStore {
@@ -219,12 +250,16 @@ func (s *redisStore) run(ctx context.Context, l lookup, now time.Time, mode stri
 	if l.hasPrev {
 		prev = s.key(l.prev)
 	}
+	if s.pause.active(now) {
+		return nil, errPaused
+	}
 	res, err := decideScript.Run(ctx, s.rdb,
 		[]string{cur, s.blockedKey(), prev},
 		s.nowArg(now), s.pol.period.Milliseconds(), s.pol.requests,
 		s.pol.block.Milliseconds(), mode, l.cur.String(),
 	).Int64Slice()
 	if err != nil {
+		s.pause.failed(err, now)
 		return nil, fmt.Errorf("rate limit script: %w", err)
 	}
 	if len(res) != 5 {

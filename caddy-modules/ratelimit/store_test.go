@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/picket-edge/picket/internal/edge"
 	"github.com/picket-edge/picket/internal/redistest"
@@ -356,3 +358,45 @@ func caddyDuration(s string) caddy.Duration {
 	}
 	return caddy.Duration(d)
 }
+
+func TestRedisPauseAfterFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	pol := policy{time.Minute, 5, time.Minute}
+	rdb := (&RedisConfig{Address: srv.Addr()}).client(nil)
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := newRedisStore(rdb, "", "p", pol, false)
+	s.pause = new(pause)
+	z := testZone("p", pol, s)
+	ctx := context.Background()
+	try := func(now time.Time) error {
+		_, err := s.decide(ctx, z.lookup("k", now), now, true)
+		return err
+	}
+
+	srv.Stop()
+	if err := try(t0); err == nil || errors.Is(err, errPaused) {
+		t.Fatalf("first failure: got %v, want a connection error", err)
+	}
+	if err := try(t0.Add(pauseAfterFailure - time.Millisecond)); !errors.Is(err, errPaused) {
+		t.Fatalf("within the pause: got %v, want errPaused", err)
+	}
+	srv.Start()
+	if err := try(t0.Add(pauseAfterFailure)); err != nil {
+		t.Fatalf("after the pause: got %v, want success", err)
+	}
+
+	// Redis answering with an error is no reason to pause.
+	p := new(pause)
+	p.failed(fmt.Errorf("script: %w", replyErr{}), t0)
+	if p.active(t0) {
+		t.Fatalf("after an error reply: got a pause, want none")
+	}
+}
+
+// replyErr is an error reply from Redis, as go-redis types it.
+type replyErr struct{}
+
+func (replyErr) Error() string { return "ERR something" }
+func (replyErr) RedisError()   {}
+
+var _ redis.Error = replyErr{}

@@ -276,6 +276,8 @@ func storeErrReason(err error) string {
 	switch {
 	case errors.Is(err, errFull):
 		return "key cap reached, every key blocked"
+	case errors.Is(err, errPaused):
+		return "paused after a failure"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.As(err, &ne):
