@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,4 +111,102 @@ func BenchmarkBallotRequests(b *testing.B) {
 		}
 		votes = votes[b.N:]
 	})
+}
+
+// BenchmarkVoteLatency sends 1000 distinct unlinkable votes from 200
+// concurrent clients straight to the origin (no edge) and reports the
+// latency percentiles. The tokens are minted before the timer starts
+// (about half a minute). Run with -benchtime 1x.
+func BenchmarkVoteLatency(b *testing.B) {
+	const votes, clients = 1000, 200
+	saved := testBallotKeys
+	testBallotKeys = ballots.GenerateKey(ballots.DefaultKeyBits)
+	h := newHarness(b, map[string]*pgtest.Cluster{"": pgtest.Start(b)})
+	testBallotKeys = saved
+
+	admin := h.signUp(b, newAuthenticator(), "Bench")
+	h.call(b, "POST", "/unions", admin, map[string]string{"slug": "bench", "name": "Bench"}, nil)
+	var created struct {
+		ID string `json:"id"`
+	}
+	h.call(b, "POST", "/ballots", admin, map[string]any{
+		"union": "bench", "question": "Bench?", "options": []string{"yes", "no"},
+		"mode": "unlinkable", "closes_at": h.clock.Now().Add(time.Hour),
+	}, &created)
+	client := &ballotclient.Client{BaseURL: h.url}
+	ballot, err := client.Ballot(context.Background(), created.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bodies := make([][]byte, votes)
+	for i := range bodies {
+		s := h.signUp(b, newAuthenticator(), "Member")
+		h.call(b, "POST", "/unions/bench/join", s, nil, nil)
+		v, err := client.Token(context.Background(), s, ballot, i%2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = v.Body()
+	}
+
+	url := h.url + "/ballots/" + ballot.ID + "/vote"
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for b.Loop() {
+		lat, failed := fire(hc, url, bodies, clients)
+		if failed > 0 {
+			b.Fatalf("%d votes not counted", failed)
+		}
+		b.ReportMetric(float64(percentile(lat, 50).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 95).Microseconds())/1000, "p95-ms")
+		b.ReportMetric(float64(percentile(lat, 99).Microseconds())/1000, "p99-ms")
+		bodies = nil // each body counts once
+	}
+}
+
+// fire posts every body once from clients goroutines and returns the
+// latencies and the number of answers other than 201.
+func fire(hc *http.Client, url string, bodies [][]byte, clients int) ([]time.Duration, int) {
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		failed int
+		wg     sync.WaitGroup
+		next   = make(chan []byte)
+	)
+	for range clients {
+		wg.Go(func() {
+			for body := range next {
+				start := time.Now()
+				res, err := hc.Post(url, "application/json", bytes.NewReader(body))
+				ok := err == nil && res.StatusCode == http.StatusCreated
+				if err == nil {
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(start))
+				if !ok {
+					failed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, body := range bodies {
+		next <- body
+	}
+	close(next)
+	wg.Wait()
+	return lat, failed
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
 }
