@@ -264,7 +264,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if len(after) == 0 {
 		return next.ServeHTTP(w, r)
 	}
+	return serveCounting(w, r, next, after, now)
+}
 
+// serveCounting passes the request on and counts it in the zones whose
+// counting condition the response status meets.
+func serveCounting(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler,
+	after []counted, now time.Time,
+) error {
 	rec := &statusWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(rec, r)
 	status := rec.status
