@@ -361,6 +361,9 @@ func testBadVotes(t *testing.T, w *voteWorld, b, other *ballotclient.Ballot, vot
 	body := func(msg, sig []byte) []byte {
 		return []byte(`{"message":"` + enc(msg) + `","signature":"` + enc(sig) + `"}`)
 	}
+	padded := []byte(`{"message":"` + base64.URLEncoding.EncodeToString(vote.Prepared) +
+		`","signature":"` + enc(sig) + `"}`)
+	withSession := map[string]string{"Authorization": "Bearer " + w.members[0]}
 	wrongChoice := bytes.Clone(vote.Prepared)
 	wrongChoice[len(wrongChoice)-1] = 7
 
@@ -379,13 +382,14 @@ func testBadVotes(t *testing.T, w *voteWorld, b, other *ballotclient.Ballot, vot
 		{name: "leading zero", body: body(vote.Prepared, append([]byte{0}, sig...)), wantStatus: 403, wantCode: "invalid_signature"},
 		{name: "modulus", body: body(vote.Prepared, modulus.FillBytes(make([]byte, len(sig)))), wantStatus: 403, wantCode: "invalid_signature"},
 		{name: "changed choice", body: body(wrongChoice, sig), wantStatus: 400, wantCode: "bad_choice"},
-		{name: "padded base64", body: []byte(`{"message":"` + base64.URLEncoding.EncodeToString(vote.Prepared) + `","signature":"` + enc(sig) + `"}`), wantStatus: 400, wantCode: "malformed_vote"},
+		{name: "padded base64", body: padded, wantStatus: 400, wantCode: "malformed_vote"},
 		{name: "short message", body: body(vote.Prepared[1:], sig), wantStatus: 400, wantCode: "malformed_vote"},
 		{name: "oversize value", body: body(make([]byte, 600), sig), wantStatus: 400, wantCode: "malformed_vote"},
 		{name: "oversize body", body: []byte(`{"message":"` + strings.Repeat("A", 70000) + `"}`), wantStatus: 413, wantCode: "body_too_large"},
 		{name: "malformed json", body: []byte(`{"message":`), wantStatus: 400, wantCode: "malformed_json"},
 		{name: "unknown field", body: []byte(`{"message":"","signature":"","voter":"x"}`), wantStatus: 400, wantCode: "malformed_json"},
-		{name: "with a session", body: vote.Body(), hdr: map[string]string{"Authorization": "Bearer " + w.members[0]}, wantStatus: 400, wantCode: "credential_not_allowed"},
+		{name: "with a session", body: vote.Body(), hdr: withSession, wantStatus: 400,
+			wantCode: "credential_not_allowed"},
 		{name: "unknown ballot", ballot: "0b6f1c7e-3f0a-4a57-9c43-2f1d9a3f7e11", body: vote.Body(), wantStatus: 404, wantCode: "not_found"},
 	}
 	for _, tt := range tests {
