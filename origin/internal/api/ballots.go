@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -270,7 +271,7 @@ func (a *app) issueToken(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	blinded, err := ballots.DecodeBytes(req.BlindedMessage, maxWireBytes)
 	if err != nil {
-		a.ballotError(w, r, err)
+		a.ballotError(w, r, fmt.Errorf("%w: %w", ballots.ErrBadBlindedMessage, err))
 		return
 	}
 	if !a.requireMember(w, r, s, b.UnionID) {
@@ -387,11 +388,11 @@ func (a *app) ballotError(w http.ResponseWriter, r *http.Request, err error) {
 		apierror.Write(w, http.StatusBadRequest, "bad_choice", "no such option", id)
 	case errors.Is(err, ballots.ErrWrongBallot):
 		apierror.Write(w, http.StatusBadRequest, "wrong_ballot", "the message names another ballot", id)
-	case errors.Is(err, ballots.ErrMalformed):
-		apierror.Write(w, http.StatusBadRequest, "malformed_vote", "the message is not in the format", id)
 	case errors.Is(err, ballots.ErrBadBlindedMessage):
 		apierror.Write(w, http.StatusBadRequest, "bad_blinded_message",
 			"the blinded message does not fit the ballot's key", id)
+	case errors.Is(err, ballots.ErrMalformed):
+		apierror.Write(w, http.StatusBadRequest, "malformed_vote", "the message is not in the format", id)
 	case errors.Is(err, ballots.ErrBadSignature):
 		apierror.Write(w, http.StatusForbidden, "invalid_signature",
 			"the signature is not a valid token for this ballot", id)

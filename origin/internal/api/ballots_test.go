@@ -230,6 +230,42 @@ func TestUnlinkableBallot(t *testing.T) {
 		}
 	})
 
+	t.Run("bad token requests are refused and store nothing", func(t *testing.T) {
+		before := w.h.count(t, "ballot", "picket.issuances")
+		k := len(modulusOf(t, b).Bytes())
+		enc := ballots.EncodeBytes
+		tests := []struct {
+			name     string
+			body     any
+			wantCode string
+		}{
+			{name: "short", body: map[string]string{"blinded_message": enc(make([]byte, k-1))},
+				wantCode: "bad_blinded_message"},
+			{name: "above the modulus", body: map[string]string{"blinded_message": enc(bytes.Repeat([]byte{0xff}, k))},
+				wantCode: "bad_blinded_message"},
+			{name: "padded base64", body: map[string]string{"blinded_message": "AAAA=="},
+				wantCode: "bad_blinded_message"},
+			{name: "oversize", body: map[string]string{"blinded_message": enc(make([]byte, 600))},
+				wantCode: "bad_blinded_message"},
+			{name: "unknown field", body: map[string]string{"blinded_message": "", "member": "x"},
+				wantCode: "malformed_json"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := w.h.call(t, "POST", "/ballots/"+b.ID+"/issue_token", w.members[3], tt.body, nil)
+				if r.status != 400 {
+					t.Fatalf("status: got %d, want 400 (%s)", r.status, r.body)
+				}
+				if e := decodeError(t, r); e.Code != tt.wantCode {
+					t.Errorf("code: got %q, want %q", e.Code, tt.wantCode)
+				}
+			})
+		}
+		if n := w.h.count(t, "ballot", "picket.issuances"); n != before {
+			t.Errorf("issuances: got %d, want %d", n, before)
+		}
+	})
+
 	t.Run("racing token requests issue one", func(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
