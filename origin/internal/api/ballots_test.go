@@ -228,6 +228,16 @@ func TestUnlinkableBallot(t *testing.T) {
 		if n := w.h.count(t, "ballot", "picket.issuances"); n != 2 {
 			t.Errorf("issuances: got %d, want 2", n)
 		}
+		// a rotation of the member key does not reopen the door
+		if err := w.h.keys.Rotate(ctx, ballots.MemberKeyName); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.client.IssueToken(ctx, w.members[1], second); !ballotclient.IsCode(err, "token_already_issued") {
+			t.Errorf("second token after key rotation: got %v, want token_already_issued", err)
+		}
+		if _, err := w.client.IssueToken(ctx, w.members[1], req); err != nil {
+			t.Errorf("retry after key rotation: got %v, want the same answer", err)
+		}
 	})
 
 	t.Run("bad token requests are refused and store nothing", func(t *testing.T) {
@@ -486,6 +496,14 @@ func TestSimpleBallot(t *testing.T) {
 	}
 	if r := w.h.call(t, "POST", "/ballots/"+b.ID+"/issue_token", w.members[1], map[string]string{"blinded_message": "AAAA"}, nil); r.status != 400 {
 		t.Errorf("token for a simple ballot: got %d, want 400", r.status)
+	}
+
+	// after a rotation of the member key, the old hash still counts
+	if err := w.h.keys.Rotate(ctx, ballots.MemberKeyName); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.VoteSimple(ctx, w.members[0], b.ID, 1); !ballotclient.IsCode(err, "already_voted") {
+		t.Errorf("vote after key rotation: got %v, want already_voted", err)
 	}
 
 	// running tally: visible while open
