@@ -169,3 +169,16 @@ func TestBlindSignRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultKeySize: a Store without options makes 3072-bit keys; only
+// WithKeyGenerator changes that.
+func TestDefaultKeySize(t *testing.T) {
+	s := New(nil, nil)
+	sk, err := s.keygen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sk.N.BitLen(); got != DefaultKeyBits || DefaultKeyBits != 3072 {
+		t.Errorf("key size: got %d (default %d), want 3072", got, DefaultKeyBits)
+	}
+}
