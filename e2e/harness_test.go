@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/picket-edge/picket/internal/redistest"
 )
 
 // repoRoot is the checkout the tests run in.
@@ -174,8 +176,11 @@ func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
 		t.Fatalf("cfstandin -init: exit %d\n%s", code, initPull.output.String())
 	}
 
+	redis := redistest.Start(t)
 	port := freePort(t)
 	env := append([]string{
+		"PICKET_REDIS_ADDR=" + redis.Addr(),
+		"PICKET_RATE_LIMIT_SECRET=e2e-rate-limit-secret-0123456789abcdef",
 		"PICKET_HTTPS_PORT=" + strconv.Itoa(port),
 		"PICKET_ADMIN_ADDR=127.0.0.1:" + strconv.Itoa(freePort(t)),
 		"PICKET_CADDY_STORAGE=" + storage,

@@ -131,7 +131,7 @@ func TestStackThroughEdge(t *testing.T) {
 		{name: "health", path: "/health", wantStatus: 200, wantType: "application/json", wantBody: `"membership":"ok"`},
 		{name: "privacy as HTML", path: "/privacy", accept: "text/html", wantStatus: 200, wantType: "text/html", wantBody: "<html"},
 		{name: "privacy as JSON", path: "/privacy", accept: "application/json", wantStatus: 200, wantType: "application/json", wantBody: `"sections"`},
-		{name: "route skeleton", path: "/ballots", wantStatus: 501, wantType: "application/json", wantBody: `"request_id"`},
+		{name: "origin 404", path: "/unions/no-such-union", accept: "application/json", wantStatus: 404, wantType: "application/json", wantBody: `"request_id"`},
 		{name: "not behind the edge", path: "/admin", wantStatus: 404, wantType: "application/json", wantBody: `"not_found"`},
 	}
 	for _, tt := range tests {
@@ -151,7 +151,7 @@ func TestStackThroughEdge(t *testing.T) {
 	}
 
 	t.Run("the request id the origin reports is the edge's", func(t *testing.T) {
-		r := s.edge.get(t, "/ballots", "")
+		r := s.edge.get(t, "/unions/no-such-union", "application/json")
 		var body struct {
 			Error struct {
 				RequestID string `json:"request_id"`

@@ -61,7 +61,7 @@ ensure_go() {
 # the packages the main job needs
 ensure_run_deps() {
 	ensure_go
-	ensure_packages initdb:postgresql jq:jq curl:curl openssl:openssl tor:tor
+	ensure_packages initdb:postgresql jq:jq curl:curl openssl:openssl tor:tor redis-server:redis-server
 }
 
 # the packages the test suite needs on top

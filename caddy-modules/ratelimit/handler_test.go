@@ -28,6 +28,8 @@ func origin(t *testing.T) string {
 	mux.HandleFunc("POST /unions/{id}/join", ok)
 	mux.HandleFunc("POST /auth/webauthn/register", ok)
 	mux.HandleFunc("POST /auth/webauthn/verify", ok)
+	mux.HandleFunc("POST /auth/webauthn/register/begin", ok)
+	mux.HandleFunc("POST /auth/webauthn/verify/finish", ok)
 	mux.HandleFunc("GET /{$}", ok)
 	mux.HandleFunc("GET /health", ok)
 	srv := httptest.NewServer(mux)
@@ -50,7 +52,7 @@ http://127.0.0.1:%d {
 }
 
 func shippedSnippet(t *testing.T) string {
-	p, err := filepath.Abs("testdata/shipped.snippet")
+	p, err := filepath.Abs("shipped.caddy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +119,8 @@ func TestShippedConfigTwoInstances(t *testing.T) {
 	}{
 		{"auth register", "POST", "/auth/webauthn/register", "198.51.100.1", 5, time.Hour, "auth"},
 		{"auth verify", "POST", "/auth/webauthn/verify", "198.51.100.2", 5, time.Hour, "auth"},
+		{"auth register begin", "POST", "/auth/webauthn/register/begin", "198.51.100.6", 5, time.Hour, "auth"},
+		{"auth verify finish", "POST", "/auth/webauthn/verify/finish", "198.51.100.7", 5, time.Hour, "auth"},
 		{"vote", "POST", "/ballots/b1/vote", "198.51.100.3", 10, 15 * time.Minute, "vote"},
 		{"join", "POST", "/unions/u1/join", "198.51.100.4", 10, time.Hour, "join"},
 		{"global", "GET", "/health", "198.51.100.5", 100, 10 * time.Minute, "global"},
