@@ -25,7 +25,8 @@ func TestUnlinkableVoteThroughEdge(t *testing.T) {
 	s := startStack(t)
 	mint := binary(t, "PICKET_BALLOTMINT_BIN", "ballotmint", "./origin/cmd/ballotmint")
 	out := filepath.Join(t.TempDir(), "votes.jsonl")
-	p := startProcess(t, nil, mint, "-url", s.edge.base, "-n", "3", "-out", out, "-running-tally")
+	p := startProcess(t, nil, mint, "-url", s.edge.base, "-n", "3", "-out", out, "-running-tally",
+		"-spread-sources")
 	<-p.done
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("ballotmint: exit %d\n%s", code, p.output.String())

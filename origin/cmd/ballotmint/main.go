@@ -31,7 +31,8 @@ import (
 type config struct {
 	base, origin, out, ca, sni string
 	n, workers                 int
-	runningTally               bool
+	runningTally, spread       bool
+	tls                        *tls.Config
 }
 
 func main() {
@@ -45,6 +46,9 @@ func main() {
 	flag.IntVar(&c.n, "n", 200, "number of votes (one member each)")
 	flag.IntVar(&c.workers, "workers", 4, "members signed up at once")
 	flag.BoolVar(&c.runningTally, "running-tally", false, "make the ballot show its tally while open")
+	flag.BoolVar(&c.spread, "spread-sources", false,
+		"send each member's requests from its own loopback address (127.0.x.y), as distinct "+
+			"clients behind the edge's per-address rate limits")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "ballotmint:", err)
@@ -53,23 +57,26 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
-	hc, err := httpClient(c)
+	hc, err := httpClient(&c)
 	if err != nil {
 		return err
 	}
 	m := &minter{cfg: c, http: hc, client: &ballotclient.Client{BaseURL: c.base, HTTP: hc}}
-	admin, err := m.signUp(ctx, "ballotmint admin")
+	if c.spread {
+		m.http = m.member(c.n).HTTP
+	}
+	admin, err := m.signUp(ctx, m.http, "ballotmint admin")
 	if err != nil {
 		return err
 	}
 	slug := "bench-" + accounts.NewID()[:8]
-	if err := m.post(ctx, admin, "/unions", map[string]string{"slug": slug, "name": "Bench"}, nil); err != nil {
+	if err := m.post(ctx, m.http, admin, "/unions", map[string]string{"slug": slug, "name": "Bench"}, nil); err != nil {
 		return fmt.Errorf("creating union: %w", err)
 	}
 	var created struct {
 		ID string `json:"id"`
 	}
-	err = m.post(ctx, admin, "/ballots", map[string]any{
+	err = m.post(ctx, m.http, admin, "/ballots", map[string]any{
 		"union": slug, "question": "Benchmark ballot", "options": []string{"yes", "no"},
 		"mode": "unlinkable", "closes_at": time.Now().Add(24 * time.Hour),
 		"running_tally": c.runningTally,
@@ -132,27 +139,42 @@ func (m *minter) votes(ctx context.Context, b *ballotclient.Ballot, slug string)
 }
 
 func (m *minter) vote(ctx context.Context, b *ballotclient.Ballot, slug string, i int) ([]byte, error) {
-	session, err := m.signUp(ctx, fmt.Sprintf("member %d", i))
+	c := m.client
+	if m.cfg.spread {
+		c = m.member(i)
+	}
+	session, err := m.signUp(ctx, c.HTTP, fmt.Sprintf("member %d", i))
 	if err != nil {
 		return nil, err
 	}
-	if err := m.post(ctx, session, "/unions/"+slug+"/join", nil, nil); err != nil {
+	if err := m.post(ctx, c.HTTP, session, "/unions/"+slug+"/join", nil, nil); err != nil {
 		return nil, fmt.Errorf("joining: %w", err)
 	}
-	v, err := m.client.Token(ctx, session, b, i%len(b.Options))
+	v, err := c.Token(ctx, session, b, i%len(b.Options))
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
 	return v.Body(), nil
 }
 
+// member is a client whose connections come from loopback address number
+// i: 127.0.10.1, 127.0.10.2, ... (Linux answers on all of 127.0.0.0/8).
+func (m *minter) member(i int) *ballotclient.Client {
+	src := net.IPv4(127, 0, byte(10+i/250), byte(1+i%250))
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: d.DialContext, TLSClientConfig: m.cfg.tls,
+	}}
+	return &ballotclient.Client{BaseURL: m.cfg.base, HTTP: hc}
+}
+
 // signUp registers an account with a fresh software passkey.
-func (m *minter) signUp(ctx context.Context, pseudonym string) (string, error) {
+func (m *minter) signUp(ctx context.Context, hc *http.Client, pseudonym string) (string, error) {
 	var begun struct {
 		CeremonyID string          `json:"ceremony_id"`
 		Options    json.RawMessage `json:"options"`
 	}
-	err := m.post(ctx, "", "/auth/webauthn/register/begin", map[string]string{"pseudonym": pseudonym}, &begun)
+	err := m.post(ctx, hc, "", "/auth/webauthn/register/begin", map[string]string{"pseudonym": pseudonym}, &begun)
 	if err != nil {
 		return "", fmt.Errorf("sign-up begin: %w", err)
 	}
@@ -164,7 +186,7 @@ func (m *minter) signUp(ctx context.Context, pseudonym string) (string, error) {
 	var s struct {
 		Token string `json:"token"`
 	}
-	err = m.post(ctx, "", "/auth/webauthn/register/finish",
+	err = m.post(ctx, hc, "", "/auth/webauthn/register/finish",
 		map[string]any{"ceremony_id": begun.CeremonyID, "credential": json.RawMessage(cred)}, &s)
 	if err != nil {
 		return "", fmt.Errorf("sign-up finish: %w", err)
@@ -172,7 +194,8 @@ func (m *minter) signUp(ctx context.Context, pseudonym string) (string, error) {
 	return s.Token, nil
 }
 
-func (m *minter) post(ctx context.Context, session, path string, body, out any) error {
+func (m *minter) post(ctx context.Context, hc *http.Client, session, path string, body, out any,
+) error {
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -190,7 +213,7 @@ func (m *minter) post(ctx context.Context, session, path string, body, out any) 
 	if session != "" {
 		req.Header.Set("Authorization", "Bearer "+session)
 	}
-	res, err := m.http.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -206,7 +229,7 @@ func (m *minter) post(ctx context.Context, session, path string, body, out any) 
 }
 
 // httpClient refuses any target but loopback.
-func httpClient(c config) (*http.Client, error) {
+func httpClient(c *config) (*http.Client, error) {
 	u, err := url.Parse(c.base)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("-url %q: want a base URL", c.base)
@@ -227,6 +250,7 @@ func httpClient(c config) (*http.Client, error) {
 		}
 		tc.RootCAs = pool
 	}
+	c.tls = tc
 	return &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: c.workers},

@@ -49,7 +49,7 @@ func TestMint(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	out := filepath.Join(t.TempDir(), "votes.jsonl")
-	cfg := config{base: srv.URL, origin: "https://picket.test", out: out, n: 3, workers: 2}
+	cfg := config{base: srv.URL, origin: "https://picket.test", out: out, n: 3, workers: 2, spread: true}
 	if err := run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestMint(t *testing.T) {
 		t.Errorf("vote: got %d, want 201", res.StatusCode)
 	}
 
-	if _, err := httpClient(config{base: "http://192.0.2.1:80"}); err == nil ||
+	if _, err := httpClient(&config{base: "http://192.0.2.1:80"}); err == nil ||
 		!strings.Contains(err.Error(), "loopback") {
 		t.Errorf("non-loopback target: got %v, want refused", err)
 	}
