@@ -232,3 +232,34 @@ func TestEdgeUnknownPathIsJSON404(t *testing.T) {
 	}
 	checkResponseHeaders(t, resp)
 }
+
+func TestEdgePolicyRefusesScanners(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the custom Caddy binary")
+	}
+	origin := echoOrigin(t)
+	e := startEdge(t, strings.TrimPrefix(origin.URL, "http://"))
+	tests := []struct {
+		name   string
+		agent  string
+		status int
+	}{
+		{name: "sqlmap", agent: "sqlmap/1.8#stable (https://sqlmap.org)", status: http.StatusForbidden},
+		{name: "nikto", agent: "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None)", status: http.StatusForbidden},
+		{name: "the app", agent: "UnitedUnions/1.0 Expo", status: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, e.base+"/health", nil)
+			req.Header.Set("User-Agent", tt.agent)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
