@@ -12,12 +12,64 @@ func picketTargets(o options) []target {
 	if o.repo != "" {
 		policy = filepath.Join(o.repo, "wasm", "examples", "blockscanners", "blockscanners.wasm")
 	}
-	return []target{{
+	onion := target{
+		name:  "onion",
+		title: "(c) picket onion chain: circuit id, read-only, rate limit, WASM policy, hygiene (unix socket)",
+		bin:   o.bins["picket"], config: onionCaddyfile(policy), file: "onion.caddyfile",
+		args: func(p string) []string { return []string{"run", "--config", p, "--adapter", "caddyfile"} },
+		unix: "onion.sock",
+	}
+	return []target{onion, {
 		name:  "picket",
 		title: "(b) picket clearnet chain: admission, client IP, origin pulls, rate limit, WASM policy, hygiene",
 		bin:   o.bins["picket"], config: picketCaddyfile(policy), file: "picket.caddyfile",
 		args: func(p string) []string { return []string{"run", "--config", p, "--adapter", "caddyfile"} },
 	}}
+}
+
+// onionCaddyfile is the onion site's chain on a unix socket, without tor:
+// the load generator plays tor's part and sends the PROXY line with a
+// circuit id on every connection.
+func onionCaddyfile(policy string) string {
+	return `{
+	admin off
+	persist_config off
+	storage file_system {{.Work}}/caddy-onion
+	servers unix/{{.Work}}/onion.sock {
+		listener_wrappers {
+			picket_onion
+		}
+		protocols h1 h2c
+	}
+}
+
+http:// {
+	bind unix/{{.Work}}/onion.sock
+	route {
+		picket_onion_source {
+			clearnet_url https://localhost
+		}
+		picket_client_ip {
+			origin_key bench-gateway-key-0123456789abcdef0123
+		}
+		picket_rate_limit {
+			secret bench-rate-limit-secret-0123456789abcdef
+			zone onion_global {
+				source onion
+				period 1m
+				requests 100000000
+				block 10m
+			}
+		}
+		picket_wasm * ` + policy + `
+		reverse_proxy {{.Origin}} {
+			header_up -X-Forwarded-For
+			header_up X-Picket-Client {picket.origin_header}
+			header_up X-Request-Id {http.request.uuid}
+		}
+	}
+}
+`
 }
 
 // picketCaddyfile is the production chain with limits set high enough never

@@ -27,6 +27,7 @@ type target struct {
 	args   func(configPath string) []string
 	load   load.Config
 	port   int
+	unix   string // socket file name under the work folder, for unix targets
 }
 
 type configData struct {
@@ -70,6 +71,12 @@ func targets(o options, certs pki, origin string) []target {
 		ts[i].port = next()
 		ts[i].load = load.Config{
 			URL: fmt.Sprintf("https://localhost:%d/unions/example", ts[i].port), Header: cf, TLS: serverTLS(),
+		}
+		if ts[i].unix != "" {
+			sock := filepath.Join(o.work, ts[i].unix)
+			ts[i].load = load.Config{
+				URL: "http://onion.invalid/unions/example", Unix: sock, Preamble: proxyLine,
+			}
 		}
 		tmpl := template.Must(template.New(ts[i].name).Parse(ts[i].config))
 		var b strings.Builder
@@ -124,9 +131,12 @@ func (t target) start(o options) (*running, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr := fmt.Sprintf("127.0.0.1:%d", t.port)
+	network, addr := "tcp", fmt.Sprintf("127.0.0.1:%d", t.port)
+	if t.unix != "" {
+		network, addr = "unix", filepath.Join(o.work, t.unix)
+	}
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial(network, addr)
 		if err == nil {
 			c.Close()
 			return r, nil
@@ -140,6 +150,12 @@ func (t target) start(o options) (*running, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// proxyLine is what tor writes first on each stream of an onion service
+// that exports circuit ids: here one circuit per connection.
+func proxyLine(n int) string {
+	return fmt.Sprintf("PROXY TCP6 fc00:dead:beef:4dad::%x:%x ::1 65535 80\r\n", n>>16, n&0xffff)
 }
 
 const stockCaddyfile = `{

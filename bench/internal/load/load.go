@@ -31,6 +31,12 @@ type Config struct {
 	TLS     *tls.Config
 	HTTP2   bool
 	Timeout time.Duration
+
+	// Unix, when set, is a socket path dialled instead of the URL's host.
+	Unix string
+	// Preamble, when set, is written first on every new connection (e.g.
+	// the PROXY line tor sends an onion service); n counts connections.
+	Preamble func(n int) string
 }
 
 // Result is what a run measured.
@@ -89,8 +95,10 @@ func TLSConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error
 
 // Run performs one load run.
 func Run(cfg Config) (Result, error) {
-	if err := RequireLoopback(cfg.URL); err != nil {
-		return Result{}, err
+	if cfg.Unix == "" {
+		if err := RequireLoopback(cfg.URL); err != nil {
+			return Result{}, err
+		}
 	}
 	if cfg.Method == "" {
 		cfg.Method = http.MethodGet
@@ -108,9 +116,34 @@ func Run(cfg Config) (Result, error) {
 	if !cfg.HTTP2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
+	if cfg.Unix != "" {
+		tr.DialContext = unixDialer(cfg.Unix, cfg.Preamble)
+	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
 	return run(client, cfg), nil
+}
+
+// unixDialer dials a unix socket and writes the preamble, if any.
+func unixDialer(path string, preamble func(int) string) func(context.Context, string, string) (net.Conn, error) {
+	var mu sync.Mutex
+	n := 0
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil || preamble == nil {
+			return c, err
+		}
+		mu.Lock()
+		n++
+		line := preamble(n)
+		mu.Unlock()
+		if _, err := io.WriteString(c, line); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }
 
 type worker struct {
