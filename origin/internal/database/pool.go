@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,6 +12,13 @@ import (
 
 // Pools holds one pgx pool per database, keyed by name.
 type Pools map[string]*pgxpool.Pool
+
+// defaultMaxConns replaces pgxpool's default (the larger of 4 and the CPU
+// count) unless the URL sets pool_max_conns: a vote waits on PostgreSQL far
+// longer than on the CPU, and with 4 connections 200 concurrent voters queue
+// in the pool (p95 about 190 ms against 130 ms with 16, measured with
+// BenchmarkVoteLatency).
+const defaultMaxConns = 16
 
 // Open creates a pool per database from appURLs (name to URL). It does not
 // wait for the databases: a database that is down shows in Health, and the
@@ -23,6 +31,9 @@ func Open(ctx context.Context, appURLs map[string]string) (Pools, error) {
 			pools.Close()
 			// the parse error quotes the URL; say only which one
 			return nil, fmt.Errorf("database %s: invalid connection URL", s.Name)
+		}
+		if !strings.Contains(appURLs[s.Name], "pool_max_conns") {
+			cfg.MaxConns = defaultMaxConns
 		}
 		p, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
