@@ -23,9 +23,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/picket-edge/picket/internal/webauthntest"
 	"github.com/picket-edge/picket/origin/ballotclient"
 	"github.com/picket-edge/picket/origin/internal/accounts"
-	"github.com/picket-edge/picket/origin/internal/webauthntest"
 )
 
 type config struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/picket-edge/picket/internal/pgtest"
-	"github.com/picket-edge/picket/origin/internal/webauthntest"
+	"github.com/picket-edge/picket/internal/webauthntest"
 )
 
 // call sends a JSON request (body nil for none) with an optional session

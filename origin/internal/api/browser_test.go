@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/picket-edge/picket/internal/pgtest"
+	"github.com/picket-edge/picket/internal/webauthntest"
 	"github.com/picket-edge/picket/origin/internal/api"
-	"github.com/picket-edge/picket/origin/internal/webauthntest"
 )
 
 // signUpScript registers and then logs in with the browser's own WebAuthn
