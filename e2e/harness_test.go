@@ -166,6 +166,13 @@ const edgeSource = "127.0.0.2"
 // and the Cloudflare stand-in in front of it.
 func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
 	t.Helper()
+	return startEdgeAt(t, origin, 0, extraEnv...)
+}
+
+// startEdgeAt is startEdge with the stand-in on standinPort (0: a free one),
+// for a test that must name the stand-in's address before the edge runs.
+func startEdgeAt(t *testing.T, origin string, standinPort int, extraEnv ...string) *edge {
+	t.Helper()
 	bin := binary(t, "PICKET_CADDY_BIN", "caddy", "./cmd/caddy")
 	standinBin := binary(t, "PICKET_CFSTANDIN_BIN", "cfstandin", "./cmd/cfstandin")
 	storage := t.TempDir()
@@ -218,7 +225,10 @@ func startEdge(t *testing.T, origin string, extraEnv ...string) *edge {
 		return true
 	})
 
-	sport := freePort(t)
+	sport := standinPort
+	if sport == 0 {
+		sport = freePort(t)
+	}
 	e.standin = startProcess(t, nil, standinBin, "-dir", pullDir,
 		"-listen", fmt.Sprintf("127.0.0.1:%d", sport),
 		"-upstream", fmt.Sprintf("https://127.0.0.1:%d", port), "-origin-ca", root)

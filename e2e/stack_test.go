@@ -19,6 +19,9 @@ type stack struct {
 	edge   *edge
 	origin *process
 	ballot *pgtest.Cluster
+	// browserOrigin is the stand-in as a browser names it, a secure context
+	// without TLS; the origin accepts it as a WebAuthn origin.
+	browserOrigin string
 }
 
 // startStack bootstraps and migrates the three databases with bin/origin
@@ -46,9 +49,15 @@ func startStack(t *testing.T) *stack {
 	env := readEnvFile(t, envFile)
 	run(env, "migrate")
 
-	port := freePort(t)
+	// the stand-in's port is chosen first: the origin must accept
+	// WebAuthn from a page served there (ballotmint's software passkeys
+	// keep the default https://localhost)
+	port, standinPort := freePort(t), freePort(t)
+	browserOrigin := "http://localhost:" + strconv.Itoa(standinPort)
 	env = append(env,
 		"PICKET_ORIGIN_LISTEN=127.0.0.1:"+strconv.Itoa(port),
+		"PICKET_WEBAUTHN_RP_ID=localhost",
+		"PICKET_WEBAUTHN_ORIGINS=https://localhost,"+browserOrigin,
 		"PICKET_KEYRING_DIR="+filepath.Join(dir, "keyring"),
 		"PICKET_MASTER_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"PICKET_GATEWAY_KEY="+testGatewayKey,
@@ -63,9 +72,10 @@ func startStack(t *testing.T) *stack {
 		return true
 	})
 	return &stack{
-		edge:   startEdge(t, "127.0.0.1:"+strconv.Itoa(port)),
-		origin: origin,
-		ballot: ballot,
+		edge:          startEdgeAt(t, "127.0.0.1:"+strconv.Itoa(port), standinPort),
+		origin:        origin,
+		ballot:        ballot,
+		browserOrigin: browserOrigin,
 	}
 }
 
