@@ -3,7 +3,7 @@
 # given: one cluster under .data/pg, reachable only through a unix socket in a
 # directory only its owner (and root) can enter. Sourced after lib.sh.
 
-PG_DIR="$PICKET_ROOT/.data/pg"
+PG_DIR="${PICKET_PG_DIR:-$PICKET_ROOT/.data/pg}"
 PG_SOCK="$PG_DIR/run"
 
 pg_local_start() {

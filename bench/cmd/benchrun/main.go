@@ -33,6 +33,8 @@ type options struct {
 	bins    map[string]string
 	realAPI string
 	repo    string
+	votes   string
+	ballot  string
 }
 
 func main() {
@@ -55,6 +57,8 @@ func main() {
 	}
 	flag.StringVar(&o.realAPI, "real-origin", "", "address of a running picket origin for the realistic response")
 	flag.StringVar(&o.repo, "repo", "", "picket checkout (default: the working directory)")
+	flag.StringVar(&o.votes, "votes", "", "file of prepared vote bodies (origin/cmd/ballotmint), one per line")
+	flag.StringVar(&o.ballot, "ballot", "", "the ballot the votes are for")
 	flag.Parse()
 	o.only = splitSet(only)
 	if o.work == "" {
@@ -92,7 +96,11 @@ func run(o options) (*report, error) {
 		return nil, err
 	}
 	rep := newReport(o)
-	for _, t := range targets(o, certs, originAddr) {
+	all := targets(o, certs, originAddr)
+	if o.realAPI != "" {
+		all = append(all, originTargets(o, certs)...)
+	}
+	for _, t := range all {
 		if len(o.only) > 0 && !o.only[t.name] {
 			continue
 		}
@@ -106,6 +114,13 @@ func run(o options) (*report, error) {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 		rep.add(t, res)
+	}
+	if o.votes != "" && o.realAPI != "" && o.bins["picket"] != "" {
+		v, err := voteRun(o, certs)
+		if err != nil {
+			return nil, fmt.Errorf("votes: %w", err)
+		}
+		rep.votes = v
 	}
 	return rep, nil
 }

@@ -21,6 +21,7 @@ type report struct {
 	rows    []*row
 	skipped []string
 	started time.Time
+	votes   *voteResult
 }
 
 func newReport(o options) *report { return &report{o: o, started: time.Now()} }
@@ -56,7 +57,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "## Gateway comparison (scripts/bench, %s)\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Machine: %s; %d CPUs; %s; Go %s. Gateways pinned to CPU %q; "+
 		"load generator and fixed origin share the other CPU(s).\n\n",
-		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), r.o.pin)
+		cpuModel(), onlineCPUs(), kernel(), runtime.Version(), r.o.pin)
 	fmt.Fprintf(w, "Each target: %d connections, 1 s warm-up, then %d runs of %s; the table shows medians.\n\n",
 		r.o.conns, r.o.runs, r.o.time)
 	fmt.Fprintln(w, "| target | req/s | p50 ms | p95 ms | p99 ms | CPU µs/req | peak RSS MiB |")
@@ -66,6 +67,7 @@ func (r *report) write(w io.Writer) {
 			rw.med.rps, rw.med.p50/1000, rw.med.p95/1000, rw.med.p99/1000, rw.med.cpu, rw.med.mem)
 	}
 	r.writeRatios(w)
+	r.writeVotes(w)
 	if len(r.skipped) > 0 {
 		fmt.Fprintf(w, "\nNot run: %s.\n", strings.Join(r.skipped, "; "))
 	}
@@ -102,10 +104,37 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
+// onlineCPUs counts the machine's CPUs, not the ones this process is
+// pinned to (runtime.NumCPU honours the affinity mask).
+func onlineCPUs() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	n := strings.Count(string(b), "\nprocessor")
+	if strings.HasPrefix(string(b), "processor") {
+		n++
+	}
+	return n
+}
+
 func kernel() string {
 	out, err := exec.Command("uname", "-sr").Output()
 	if err != nil {
 		return "unknown kernel"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+func (r *report) writeVotes(w io.Writer) {
+	v := r.votes
+	if v == nil {
+		return
+	}
+	fmt.Fprintf(w, "\n### Unlinkable votes through the edge\n\n")
+	fmt.Fprintf(w, "%d prepared Mode B votes (3072-bit ballot key), each POSTed once to "+
+		"`/ballots/{id}/vote` through (b) to the real origin on PostgreSQL, from 200 concurrent "+
+		"keep-alive clients (connections opened before the timed run). The edge is pinned as "+
+		"above; the origin, PostgreSQL and the load generator share the other CPU(s).\n\n", v.votes)
+	fmt.Fprintln(w, "| votes/s | p50 ms | p95 ms | p99 ms | errors | non-2xx |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "| %.0f | %.1f | %.1f | %.1f | %d | %d |\n", v.RPS, v.P50Micros/1000,
+		v.P95Micros/1000, v.P99Micros/1000, v.Errors, v.Non2xx)
 }

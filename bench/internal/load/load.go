@@ -6,6 +6,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +33,14 @@ type Config struct {
 	TLS     *tls.Config
 	HTTP2   bool
 	Timeout time.Duration
+
+	// Bodies, when set, are sent in turn, each once; the run ends when they
+	// are used up or Time has passed, whichever comes first.
+	Bodies [][]byte
+
+	// Prime, when set, is a URL each connection GETs once before the timed
+	// run, so that connection set-up (TLS handshakes) is not measured.
+	Prime string
 
 	// Unix, when set, is a socket path dialled instead of the URL's host.
 	Unix string
@@ -121,7 +131,38 @@ func Run(cfg Config) (Result, error) {
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
+	if cfg.Prime != "" {
+		if err := prime(client, cfg); err != nil {
+			return Result{}, err
+		}
+	}
 	return run(client, cfg), nil
+}
+
+// prime opens cfg.Conns connections at once with one GET each.
+func prime(client *http.Client, cfg Config) error {
+	errs := make(chan error, cfg.Conns)
+	for range cfg.Conns {
+		go func() {
+			req, err := http.NewRequest(http.MethodGet, cfg.Prime, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cfg.Conns {
+		if err := <-errs; err != nil {
+			return fmt.Errorf("priming connections: %w", err)
+		}
+	}
+	return nil
 }
 
 // unixDialer dials a unix socket and writes the preamble, if any.
@@ -158,6 +199,17 @@ func run(client *http.Client, cfg Config) Result {
 	defer cancel()
 
 	workers := make([]worker, cfg.Conns)
+	var next atomic.Int64
+	body := func() ([]byte, bool) {
+		if cfg.Bodies == nil {
+			return nil, true
+		}
+		i := next.Add(1) - 1
+		if i >= int64(len(cfg.Bodies)) {
+			return nil, false
+		}
+		return cfg.Bodies[i], true
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range workers {
@@ -166,8 +218,12 @@ func run(client *http.Client, cfg Config) Result {
 			defer wg.Done()
 			w.lat = make([]time.Duration, 0, 8192)
 			for ctx.Err() == nil {
+				b, more := body()
+				if !more {
+					break
+				}
 				t0 := time.Now()
-				status, err := once(ctx, client, cfg)
+				status, err := once(ctx, client, cfg, b)
 				if ctx.Err() != nil {
 					break // a request cut by the end of the run is not counted
 				}
@@ -209,8 +265,12 @@ func summarise(workers []worker, elapsed time.Duration) Result {
 	return res
 }
 
-func once(ctx context.Context, client *http.Client, cfg Config) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, cfg.Method, cfg.URL, nil)
+func once(ctx context.Context, client *http.Client, cfg Config, body []byte) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cfg.Method, cfg.URL, rd)
 	if err != nil {
 		return 0, err
 	}
