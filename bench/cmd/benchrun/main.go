@@ -147,6 +147,7 @@ type sample struct {
 	load.Result
 	cpuMicrosPerReq float64
 	peakMiB         float64
+	profile         string // pprof -top of the gateway during this run, if taken
 }
 
 func measure(o options, t target) ([]sample, error) {
@@ -164,8 +165,17 @@ func measure(o options, t target) ([]sample, error) {
 	var out []sample
 	for i := range o.runs {
 		cfg.Time = o.time
+		var prof chan string
+		if t.profile && i == o.runs-1 {
+			prof = make(chan string, 1)
+			go func() { prof <- cpuProfile(o, t) }()
+		}
 		before := cpuSeconds(proc.pid())
 		res, err := load.Run(cfg)
+		top := ""
+		if prof != nil {
+			top = <-prof
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +184,7 @@ func measure(o options, t target) ([]sample, error) {
 			return nil, fmt.Errorf("run %d: %d requests, %d errors (%s), %d non-2xx",
 				i+1, res.Requests, res.Errors, res.FirstError, res.Non2xx)
 		}
-		s := sample{Result: res, peakMiB: peakRSSMiB(proc.pid())}
+		s := sample{Result: res, peakMiB: peakRSSMiB(proc.pid()), profile: top}
 		s.cpuMicrosPerReq = used * 1e6 / float64(res.Requests)
 		log.Printf("  run %d: %.0f req/s, p99 %.2f ms", i+1, res.RPS, res.P99Micros/1000)
 		out = append(out, s)

@@ -20,9 +20,10 @@ func picketTargets(o options) []target {
 		unix: "onion.sock",
 	}
 	return []target{onion, {
-		name:  "picket",
-		title: "(b) picket clearnet chain: admission, client IP, origin pulls, rate limit, WASM policy, hygiene",
-		bin:   o.bins["picket"], config: picketCaddyfile(policy), file: "picket.caddyfile",
+		name:    "picket",
+		profile: true,
+		title:   "(b) picket clearnet chain: admission, client IP, origin pulls, rate limit, WASM policy, hygiene",
+		bin:     o.bins["picket"], config: picketCaddyfile(policy), file: "picket.caddyfile",
 		args: func(p string) []string { return []string{"run", "--config", p, "--adapter", "caddyfile"} },
 	}}
 }
@@ -76,7 +77,7 @@ http:// {
 // to trigger: the loopback peer stands for a Cloudflare edge.
 func picketCaddyfile(policy string) string {
 	return `{
-	admin off
+	admin 127.0.0.1:{{.Admin}}
 	auto_https off
 	persist_config off
 	storage file_system {{.Work}}/caddy-picket

@@ -68,6 +68,7 @@ func (r *report) write(w io.Writer) {
 	}
 	r.writeRatios(w)
 	r.writeVotes(w)
+	r.writeProfiles(w)
 	if len(r.skipped) > 0 {
 		fmt.Fprintf(w, "\nNot run: %s.\n", strings.Join(r.skipped, "; "))
 	}
@@ -137,4 +138,16 @@ func (r *report) writeVotes(w io.Writer) {
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: |")
 	fmt.Fprintf(w, "| %.0f | %.1f | %.1f | %.1f | %d | %d |\n", v.RPS, v.P50Micros/1000,
 		v.P95Micros/1000, v.P99Micros/1000, v.Errors, v.Non2xx)
+}
+
+func (r *report) writeProfiles(w io.Writer) {
+	for _, rw := range r.rows {
+		last := rw.samples[len(rw.samples)-1]
+		if last.profile == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n### Where the CPU goes: %s\n\n", rw.t.title)
+		fmt.Fprintln(w, "`go tool pprof -top -cum` of a CPU profile taken through Caddy's admin API during the last run:")
+		fmt.Fprintf(w, "\n```\n%s\n```\n", last.profile)
+	}
 }

@@ -28,9 +28,13 @@ type target struct {
 	load   load.Config
 	port   int
 	unix   string // socket file name under the work folder, for unix targets
+	// profile asks for a CPU profile of the last run through the admin API
+	profile bool
+	admin   int
 }
 
 type configData struct {
+	Admin  int
 	Port   int
 	Origin string
 	Work   string
@@ -69,6 +73,7 @@ func targets(o options, certs pki, origin string) []target {
 	ts = append(ts, picketTargets(o)...)
 	for i := range ts {
 		ts[i].port = next()
+		ts[i].admin = ts[i].port + 1000
 		ts[i].load = load.Config{
 			URL: fmt.Sprintf("https://localhost:%d/unions/example", ts[i].port), Header: cf, TLS: serverTLS(),
 		}
@@ -80,7 +85,7 @@ func targets(o options, certs pki, origin string) []target {
 		}
 		tmpl := template.Must(template.New(ts[i].name).Parse(ts[i].config))
 		var b strings.Builder
-		if err := tmpl.Execute(&b, configData{Port: ts[i].port, Origin: origin, Work: o.work, pki: certs}); err != nil {
+		if err := tmpl.Execute(&b, configData{Port: ts[i].port, Admin: ts[i].admin, Origin: origin, Work: o.work, pki: certs}); err != nil {
 			panic("BUG: template " + ts[i].name + ": " + err.Error())
 		}
 		ts[i].config = b.String()
