@@ -70,6 +70,8 @@ func TestEdgeStripsSpoofableHeaders(t *testing.T) {
 		"True-Client-IP":    "203.0.113.11",
 		"X-Client-IP":       "203.0.113.12",
 		"CF-Connecting-IP":  "203.0.113.10",
+		"X-Picket-Source":   "local",
+		"Via":               "1.1 evil",
 	}
 	tests := []struct {
 		name      string
@@ -261,5 +263,54 @@ func TestEdgePolicyRefusesScanners(t *testing.T) {
 				t.Fatalf("got %d, want %d", resp.StatusCode, tt.status)
 			}
 		})
+	}
+}
+
+// TestEdgeOriginDown: with the origin unreachable the edge answers in the
+// JSON error shape, and Caddy's error log, which carries the request, keeps
+// no address, header or path id.
+func TestEdgeOriginDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the custom Caddy binary")
+	}
+	// at DEBUG Caddy logs the failing request, TLS handshakes and more
+	e := startEdge(t, "127.0.0.1:1", "PICKET_LOG_LEVEL=DEBUG")
+	const (
+		markerIP = "203.0.113.77"
+		markerUA = "marker-agent-origin-down"
+		markerID = "marker-union-slug-5531"
+	)
+	req, _ := http.NewRequest(http.MethodGet, e.direct+"/unions/"+markerID+"/posts?token=marker-query-77", nil)
+	req.Header.Set("CF-Connecting-IP", markerIP)
+	req.Header.Set("User-Agent", markerUA)
+	resp, err := e.newClient(true).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"origin_unavailable"`) {
+		t.Fatalf("got %d %s, want 503 origin_unavailable", resp.StatusCode, body)
+	}
+	var parsed struct {
+		Error struct {
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(body, &parsed); err != nil || parsed.Error.RequestID == "" ||
+		resp.Header.Get("X-Request-Id") != parsed.Error.RequestID {
+		t.Errorf("request id: body %s, header %q: want the same, non-empty", body, resp.Header.Get("X-Request-Id"))
+	}
+	checkResponseHeaders(t, resp)
+
+	e.stop(t)
+	logs := e.output.String()
+	if !strings.Contains(logs, `"logger":"http.handlers.reverse_proxy"`) {
+		t.Fatalf("no reverse_proxy debug line found in the edge output:\n%s", logs)
+	}
+	for _, marker := range []string{markerIP, markerUA, markerID, "marker-query-77"} {
+		if strings.Contains(logs, marker) {
+			t.Errorf("edge output contains %q:\n%s", marker, logs)
+		}
 	}
 }

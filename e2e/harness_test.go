@@ -189,7 +189,7 @@ func startEdgeAt(t *testing.T, origin string, standinPort int, extraEnv ...strin
 		"PICKET_REDIS_ADDR=" + redis.Addr(),
 		"PICKET_RATE_LIMIT_SECRET=e2e-rate-limit-secret-0123456789abcdef",
 		"PICKET_HTTPS_PORT=" + strconv.Itoa(port),
-		"PICKET_ADMIN_ADDR=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"PICKET_ADMIN_ADDR=unix/" + filepath.Join(storage, "admin.sock") + "|0600",
 		"PICKET_CADDY_STORAGE=" + storage,
 		"PICKET_ORIGIN=" + origin,
 		"PICKET_AOP_CA=" + filepath.Join(pullDir, "ca.pem"),

@@ -39,14 +39,15 @@ var spoofable = []string{
 	"Client-Ip",
 	"True-Client-Ip",
 	"Fastly-Client-Ip",
-	"X-Picket-Client",
+	"Via",
 }
 
 // spoofablePrefixes lists header-name prefixes removed by default: all of
 // Cloudflare's request headers (CF-Connecting-IP, CF-IPCountry, CF-Ray, ...),
 // which only Cloudflare may set and which the lock-down module reads before
-// this handler runs.
-var spoofablePrefixes = []string{"Cf-"}
+// this handler runs, and picket's own (X-Picket-Client, the signed header
+// to the origin, and any name a later version may give meaning to).
+var spoofablePrefixes = []string{"Cf-", "X-Picket-"}
 
 // Handler removes spoofable inbound request headers.
 //

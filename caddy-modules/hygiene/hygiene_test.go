@@ -42,6 +42,8 @@ func TestServeHTTPStrips(t *testing.T) {
 		{name: "any cf- header", header: "Cf-Ray", value: "abc"},
 		{name: "true-client-ip", header: "True-Client-IP", value: "203.0.113.5"},
 		{name: "gateway header", header: "X-Picket-Client", value: "source=cloudflare"},
+		{name: "any picket header", header: "x-picket-source", value: "onion"},
+		{name: "client via", header: "Via", value: "1.1 evil"},
 		{name: "configured name", header: "X-Debug-User", value: "42"},
 		{name: "configured prefix", header: "x-internal-role", value: "admin"},
 		{name: "unrelated kept", header: "Accept", value: "application/json", keep: true},

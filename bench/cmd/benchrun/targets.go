@@ -272,7 +272,7 @@ https://localhost:{{.Port}} {
 	rate_limit {
 		zone global {
 			key {client_ip}
-			events 100000
+			events 100000000
 			window 1m
 		}
 	}
