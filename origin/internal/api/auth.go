@@ -255,7 +255,8 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request, s session) {
 }
 
 // cleanPseudonym trims and checks a pseudonym: 1 to 64 characters, valid
-// UTF-8, no control or format characters.
+// UTF-8, no control or format characters, no U+FFFD (which is what the JSON
+// decoder makes of invalid UTF-8 in the request).
 func cleanPseudonym(p string) (string, bool) {
 	p = strings.TrimSpace(p)
 	n := utf8.RuneCountInString(p)
@@ -263,7 +264,7 @@ func cleanPseudonym(p string) (string, bool) {
 		return "", false
 	}
 	for _, c := range p {
-		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == utf8.RuneError {
 			return "", false
 		}
 	}

@@ -144,6 +144,7 @@ func testProfile(t *testing.T, h *harness) {
 		{name: "renamed", pseudonym: "  After  ", wantStatus: 200},
 		{name: "empty", pseudonym: "   ", wantStatus: 400},
 		{name: "control character", pseudonym: "a\u0007b", wantStatus: 400},
+		{name: "invalid UTF-8", pseudonym: "\xff\xfe", wantStatus: 400},
 		{name: "too long", pseudonym: strings.Repeat("x", 65), wantStatus: 400},
 	}
 	for _, tt := range tests {
