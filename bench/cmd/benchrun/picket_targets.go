@@ -35,6 +35,7 @@ func onionCaddyfile(policy string) string {
 	return `{
 	admin off
 	persist_config off
+	order picket_wasm after picket_rate_limit
 	storage file_system {{.Work}}/caddy-onion
 	servers unix/{{.Work}}/onion.sock {
 		listener_wrappers {
@@ -80,6 +81,7 @@ func picketCaddyfile(policy string) string {
 	admin 127.0.0.1:{{.Admin}}
 	auto_https off
 	persist_config off
+	order picket_wasm after picket_rate_limit
 	storage file_system {{.Work}}/caddy-picket
 	picket_cloudflare {
 		static 127.0.0.0/8
