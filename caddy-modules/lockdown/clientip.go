@@ -170,6 +170,10 @@ func (h *ClientIP) originHeader(repl *caddy.Replacer, c *edge.Client) string {
 // classify returns the client, or nil and a refusal reason.
 func (h *ClientIP) classify(r *http.Request) (*edge.Client, string) {
 	pull := r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+	// onion traffic is known by its listener, whatever the handler order
+	if circuit, ok := edge.OnionListener(r); ok {
+		return &edge.Client{Source: edge.SourceOnion, Circuit: circuit, VerifiedPull: pull}, ""
+	}
 	if prev, ok := edge.From(r); (ok && prev.Source == edge.SourceOnion) ||
 		h.Source == string(edge.SourceOnion) {
 		c := &edge.Client{Source: edge.SourceOnion, VerifiedPull: pull}

@@ -1,6 +1,7 @@
 package lockdown
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -123,3 +124,28 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// onionAddr stands for the onion listener's local address.
+type onionAddr struct{ circuit string }
+
+func (onionAddr) Network() string        { return "unix" }
+func (onionAddr) String() string         { return "onion.sock" }
+func (a onionAddr) OnionCircuit() string { return a.circuit }
+
+// TestClassifyOnionListener: a request from the onion listener is onion
+// traffic even when no onion handler ran first and admission is closed,
+// and a forged CF-Connecting-IP on it is not believed.
+func TestClassifyOnionListener(t *testing.T) {
+	h := &ClientIP{Admission: AdmissionClose, cf: staticCloudflare(t, "127.0.0.2/32")}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "@"
+	r.Header.Set("CF-Connecting-IP", "198.51.100.7")
+	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, onionAddr{circuit: "42"}))
+	c, reason := h.classify(r)
+	if reason != "" || c == nil {
+		t.Fatalf("got refusal %q, want onion traffic admitted", reason)
+	}
+	if c.Source != edge.SourceOnion || c.Circuit != "42" || c.IP.IsValid() {
+		t.Fatalf("got %+v, want onion, circuit 42, no IP", c)
+	}
+}

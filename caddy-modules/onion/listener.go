@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/picket-edge/picket/internal/edge"
 	onionsvc "github.com/picket-edge/picket/onion"
 )
 
@@ -117,6 +118,9 @@ func (a *CircuitAddr) Network() string { return a.Socket.Network() }
 // String implements net.Addr; it is the socket's address.
 func (a *CircuitAddr) String() string { return a.Socket.String() }
 
+// OnionCircuit implements edge.OnionAddr.
+func (a *CircuitAddr) OnionCircuit() string { return a.Circuit }
+
 type conn struct {
 	net.Conn
 	br      *bufio.Reader
@@ -174,4 +178,5 @@ var (
 	_ caddy.Validator       = (*ListenerWrapper)(nil)
 	_ caddy.ListenerWrapper = (*ListenerWrapper)(nil)
 	_ net.Addr              = (*CircuitAddr)(nil)
+	_ edge.OnionAddr        = (*CircuitAddr)(nil)
 )

@@ -8,6 +8,7 @@
 package edge
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 
@@ -77,6 +78,27 @@ func Set(r *http.Request, c *Client) {
 func From(r *http.Request) (*Client, bool) {
 	c, ok := caddyhttp.GetVar(r.Context(), VarKey).(*Client)
 	return c, ok && c != nil
+}
+
+// OnionAddr is implemented by the local address of a connection that
+// arrived on the onion listener (the onion module's listener wrapper sets
+// it), so that any handler can recognise onion traffic by its listener,
+// whatever order the handlers run in.
+type OnionAddr interface {
+	net.Addr
+	// OnionCircuit is tor's circuit ID for the stream, or "" when the
+	// onion service does not export circuit IDs.
+	OnionCircuit() string
+}
+
+// OnionListener reports whether r arrived on the onion listener, and the
+// circuit if known.
+func OnionListener(r *http.Request) (circuit string, ok bool) {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(OnionAddr)
+	if !ok {
+		return "", false
+	}
+	return a.OnionCircuit(), true
 }
 
 // Key returns a stable identity for rate limiting and similar uses: the
