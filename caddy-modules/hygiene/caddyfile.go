@@ -4,6 +4,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/picket-edge/picket/caddy-modules/internal/caddyargs"
 )
 
 func init() {
@@ -26,21 +28,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "remove":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.Remove = append(h.Remove, args...)
+			err = caddyargs.Append(d, &h.Remove)
 		case "remove_prefix":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.RemovePrefixes = append(h.RemovePrefixes, args...)
+			err = caddyargs.Append(d, &h.RemovePrefixes)
 		default:
 			return d.Errf("unknown subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

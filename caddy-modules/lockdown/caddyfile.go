@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/picket-edge/picket/caddy-modules/internal/caddyargs"
 )
 
 func init() {
@@ -38,13 +40,13 @@ func (c *Cloudflare) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "api_base_url":
-			err = singleArg(d, &c.APIBaseURL)
+			err = caddyargs.One(d, &c.APIBaseURL)
 		case "refresh_interval":
 			err = parseDuration(d, &c.RefreshInterval)
 		case "fetch_timeout":
 			err = parseDuration(d, &c.FetchTimeout)
 		case "static":
-			err = appendArgs(d, &c.Static)
+			err = caddyargs.Append(d, &c.Static)
 		case "no_fetch":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -81,7 +83,7 @@ func (a *Admission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "allow":
-			if err := appendArgs(d, &a.Allow); err != nil {
+			if err := caddyargs.Append(d, &a.Allow); err != nil {
 				return err
 			}
 		default:
@@ -108,13 +110,13 @@ func (h *ClientIP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "admission":
-			err = singleArg(d, &h.Admission)
+			err = caddyargs.One(d, &h.Admission)
 		case "allow":
-			err = appendArgs(d, &h.Allow)
+			err = caddyargs.Append(d, &h.Allow)
 		case "source":
-			err = singleArg(d, &h.Source)
+			err = caddyargs.One(d, &h.Source)
 		case "origin_key":
-			err = singleArg(d, &h.OriginKey)
+			err = caddyargs.One(d, &h.OriginKey)
 		default:
 			return d.Errf("unknown subdirective %q", d.Val())
 		}
@@ -131,29 +133,9 @@ func parseClientIP(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 	return m, err
 }
 
-func singleArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-func appendArgs(d *caddyfile.Dispenser, dst *[]string) error {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.ArgErr()
-	}
-	*dst = append(*dst, args...)
-	return nil
-}
-
 func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	var s string
-	if err := singleArg(d, &s); err != nil {
+	if err := caddyargs.One(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)

@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/picket-edge/picket/caddy-modules/internal/caddyargs"
 )
 
 func init() {
@@ -58,13 +60,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (a *App) unmarshalSub(d *caddyfile.Dispenser) error {
 	switch d.Val() {
 	case "tor_path":
-		return oneArg(d, &a.TorPath)
+		return caddyargs.One(d, &a.TorPath)
 	case "data_dir":
-		return oneArg(d, &a.DataDir)
+		return caddyargs.One(d, &a.DataDir)
 	case "socket":
-		return oneArg(d, &a.Socket)
+		return caddyargs.One(d, &a.Socket)
 	case "address":
-		return oneArg(d, &a.Address)
+		return caddyargs.One(d, &a.Address)
 	case "regenerate_key":
 		a.RegenerateKey = true
 		return noArgs(d)
@@ -98,7 +100,7 @@ func (a *App) unmarshalSub(d *caddyfile.Dispenser) error {
 
 func (a *App) unmarshalCircuitID(d *caddyfile.Dispenser) error {
 	var v string
-	if err := oneArg(d, &v); err != nil {
+	if err := caddyargs.One(d, &v); err != nil {
 		return err
 	}
 	switch v {
@@ -151,12 +153,12 @@ func (lw *ListenerWrapper) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "circuit_id":
-			if err := oneArg(d, &lw.CircuitID); err != nil {
+			if err := caddyargs.One(d, &lw.CircuitID); err != nil {
 				return err
 			}
 		case "header_timeout":
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := caddyargs.One(d, &v); err != nil {
 				return err
 			}
 			dur, err := caddy.ParseDuration(v)
@@ -190,7 +192,7 @@ func (s *Source) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "clearnet_url":
-			if err := oneArg(d, &s.ClearnetURL); err != nil {
+			if err := caddyargs.One(d, &s.ClearnetURL); err != nil {
 				return err
 			}
 		default:
@@ -211,7 +213,7 @@ func (ro *ReadOnly) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "clearnet_url":
-			if err := oneArg(d, &ro.ClearnetURL); err != nil {
+			if err := caddyargs.One(d, &ro.ClearnetURL); err != nil {
 				return err
 			}
 		default:
@@ -253,14 +255,6 @@ func parseLocation(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 	return m, err
 }
 
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	return noArgs(d)
-}
-
 func noArgs(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
@@ -285,7 +279,7 @@ func intArgs(d *caddyfile.Dispenser, dst ...*int) error {
 
 func onOff(d *caddyfile.Dispenser, set func(bool)) error {
 	var v string
-	if err := oneArg(d, &v); err != nil {
+	if err := caddyargs.One(d, &v); err != nil {
 		return err
 	}
 	switch v {

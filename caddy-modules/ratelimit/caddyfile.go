@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/picket-edge/picket/caddy-modules/internal/caddyargs"
 )
 
 func init() {
@@ -54,7 +56,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "secret":
-			err = oneArg(d, &h.Secret)
+			err = caddyargs.One(d, &h.Secret)
 		case "redis":
 			h.Redis, err = parseRedis(d)
 		case "handle_errors":
@@ -88,13 +90,13 @@ func parseRedis(d *caddyfile.Dispenser) (*RedisConfig, error) {
 		var err error
 		switch d.Val() {
 		case "address":
-			err = oneArg(d, &rc.Address)
+			err = caddyargs.One(d, &rc.Address)
 		case "username":
-			err = oneArg(d, &rc.Username)
+			err = caddyargs.One(d, &rc.Username)
 		case "password":
-			err = oneArg(d, &rc.Password)
+			err = caddyargs.One(d, &rc.Password)
 		case "prefix":
-			err = oneArg(d, &rc.Prefix)
+			err = caddyargs.One(d, &rc.Prefix)
 		case "db":
 			err = intArg(d, &rc.DB)
 		case "timeout":
@@ -139,9 +141,9 @@ func parseZoneOption(d *caddyfile.Dispenser, z *ZoneConfig) error {
 		z.MatcherSetsRaw = append(z.MatcherSetsRaw, set)
 		return nil
 	case "source":
-		return oneArg(d, &z.Source)
+		return caddyargs.One(d, &z.Source)
 	case "key":
-		return oneArg(d, &z.Key)
+		return caddyargs.One(d, &z.Key)
 	case "period":
 		return durationArg(d, &z.Period)
 	case "requests":
@@ -154,29 +156,18 @@ func parseZoneOption(d *caddyfile.Dispenser, z *ZoneConfig) error {
 	case "count_status":
 		return statusArgs(d, &z.CountStatus)
 	case "store":
-		return oneArg(d, &z.Store)
+		return caddyargs.One(d, &z.Store)
 	case "on_store_error":
-		return oneArg(d, &z.OnStoreError)
+		return caddyargs.One(d, &z.OnStoreError)
 	case "max_keys":
 		return intArg(d, &z.MaxKeys)
 	}
 	return d.Errf("unknown zone option %q", d.Val())
 }
 
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
 func intArg(d *caddyfile.Dispenser, dst *int) error {
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if err := caddyargs.One(d, &s); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(s)
@@ -189,7 +180,7 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if err := caddyargs.One(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)

@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/picket-edge/picket/caddy-modules/internal/caddyargs"
 )
 
 func init() {
@@ -56,11 +58,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	switch d.Val() {
 	case "path":
-		return oneArg(d, &h.Path)
+		return caddyargs.One(d, &h.Path)
 	case "sha256":
-		return oneArg(d, &h.SHA256)
+		return caddyargs.One(d, &h.SHA256)
 	case "config":
-		return oneArg(d, &h.Config)
+		return caddyargs.One(d, &h.Config)
 	case "timeout":
 		return durationArg(d, &h.Timeout)
 	case "idle_timeout":
@@ -80,7 +82,7 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		h.MaxBodyBytes = int64(n)
 		return err
 	case "guest_log_level":
-		return oneArg(d, &h.GuestLogLevel)
+		return caddyargs.One(d, &h.GuestLogLevel)
 	case "fail_open", "fail_closed":
 		if d.NextArg() {
 			return d.ArgErr()
@@ -97,17 +99,10 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	return d.Errf("unknown subdirective %q", d.Val())
 }
 
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.Args(dst) || d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	name := d.Val()
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if err := caddyargs.One(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)
@@ -121,7 +116,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 func intArg(d *caddyfile.Dispenser) (int, error) {
 	name := d.Val()
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if err := caddyargs.One(d, &s); err != nil {
 		return 0, err
 	}
 	n, err := strconv.Atoi(s)
