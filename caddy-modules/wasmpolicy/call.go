@@ -265,7 +265,15 @@ func (c *call) readRequestBody(buf []byte) (n int, eof bool) {
 					defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 				}
 			}
-			b, err := io.ReadAll(io.LimitReader(c.r.Body, c.maxBody+1))
+			orig := c.r.Body
+			b, err := io.ReadAll(io.LimitReader(orig, c.maxBody+1))
+			// whatever happens next, the request keeps its whole body: a
+			// fail_open pass after a failed guest must send on what the
+			// client sent, not the part the guest left unread
+			c.r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), orig), orig}
 			if err != nil {
 				panic(guestFault("read_body: the request body could not be read"))
 			}

@@ -262,6 +262,15 @@ func (h *Handler) serveResponsePhase(w http.ResponseWriter, r *http.Request,
 	next caddyhttp.Handler, in *instance, c *call, reqCtx uint32,
 ) error {
 	sw := &statusWriter{ResponseWriter: w}
+	// a handler after us may panic (reverse_proxy aborts a response with
+	// http.ErrAbortHandler when the client goes away): the instance is in
+	// an unknown state then, so it is discarded, never leaked from the pool
+	defer func() {
+		if v := recover(); v != nil {
+			h.discard(in)
+			panic(v)
+		}
+	}()
 	nextErr := next.ServeHTTP(sw, r)
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Duration(h.Timeout))
