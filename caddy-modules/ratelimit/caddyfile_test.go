@@ -57,6 +57,7 @@ func TestValidateZone(t *testing.T) {
 		{"no period", func(z *ZoneConfig) { z.Period = 0 }, "", false, "period"},
 		{"no requests", func(z *ZoneConfig) { z.Requests = 0 }, "", false, "requests"},
 		{"no block", func(z *ZoneConfig) { z.Block = 0 }, "", false, "block"},
+		{"block over a day", func(z *ZoneConfig) { z.Block = caddyDuration("25h") }, "", false, "at most 24h"},
 		{"unknown store", func(z *ZoneConfig) { z.Store = "disk" }, "", false, "unknown store"},
 		{"redis without connection", func(z *ZoneConfig) { z.Store = StoreRedis }, "s", false, "redis connection"},
 		{"redis without secret", func(z *ZoneConfig) { z.Store = StoreRedis }, "", true, "secret"},

@@ -138,7 +138,7 @@ func (s *memStore) decide(_ context.Context, l lookup, t time.Time, count bool) 
 	}
 
 	e.prev, e.cur, e.start = roll(e.prev, e.cur, e.start, now, period)
-	elapsed := now - e.start
+	elapsed := max(now-e.start, 0)
 	if scaled(e.prev, e.cur, elapsed, period) >= s.pol.requests*period {
 		sh.startBlock(i, now+int64(s.pol.block))
 		return decision{started: true, retry: s.pol.block}, nil

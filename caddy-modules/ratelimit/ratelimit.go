@@ -166,6 +166,10 @@ func validateZone(zc *ZoneConfig, secret string, haveRedis bool) error {
 		return errf("requests must be at least 1")
 	case time.Duration(zc.Block) < time.Millisecond:
 		return errf("block must be at least 1ms")
+	case time.Duration(zc.Block) > 24*time.Hour:
+		// keys rotate daily and only yesterday's is checked: a longer block
+		// would end early at the second midnight
+		return errf("block must be at most 24h")
 	case zc.Store != StoreMemory && zc.Store != StoreRedis:
 		return errf("unknown store %q", zc.Store)
 	case zc.Store == StoreRedis && !haveRedis:

@@ -120,10 +120,11 @@ func (p *pause) active(now time.Time) bool {
 }
 
 // failed starts a pause unless err is Redis answering with an error, which
-// says the connection works.
+// says the connection works, or a caller giving up, which says nothing
+// about Redis.
 func (p *pause) failed(err error, now time.Time) {
 	var reply redis.Error
-	if p == nil || errors.As(err, &reply) {
+	if p == nil || errors.As(err, &reply) || errors.Is(err, context.Canceled) {
 		return
 	}
 	p.until.Store(now.Add(pauseAfterFailure).UnixNano())

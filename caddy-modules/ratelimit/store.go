@@ -86,11 +86,14 @@ type store interface {
 // The scaled estimate is prev*(period-elapsed) + cur*period; the limit is
 // reached when it is at least requests*period.
 
-// roll moves the buckets forward to the window containing now.
+// roll moves the buckets forward to the window containing now. A now from
+// before the stored window (a request that started earlier and finishes
+// later, or two requests racing for the lock across a window boundary)
+// counts in the current window: it must never reset the counts.
 func roll(prev, cur, start, now, period int64) (int64, int64, int64) {
 	ws := now - mod(now, period)
 	switch {
-	case ws == start:
+	case ws <= start:
 		return prev, cur, start
 	case ws-start == period:
 		return cur, 0, ws

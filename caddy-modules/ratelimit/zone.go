@@ -197,7 +197,9 @@ func (z *zone) lookup(key string, now time.Time) lookup {
 // decide asks the store and applies the failure mode. ok reports whether
 // the store answered.
 func (z *zone) decide(ctx context.Context, l lookup, now time.Time) (decision, bool) {
-	d, err := z.store.decide(ctx, l, now, len(z.count) == 0)
+	// a client that cancels its request must not make the store look down
+	// for everyone; the store's own timeouts bound the call
+	d, err := z.store.decide(context.WithoutCancel(ctx), l, now, len(z.count) == 0)
 	if err != nil {
 		z.st.storeFailed(err, now)
 		return decision{allowed: z.failOpen}, false

@@ -43,7 +43,7 @@ commands:
                   (default: master.key beside the keyring dir, made on first run)
   purge      delete events older than 24 hours, expired ceremonies and sessions
              env: as serve (the three PICKET_<DB>_DATABASE_URL)
-  keys       info NAME | rotate NAME | min-version NAME N
+  keys       info NAME | rotate NAME | min-version NAME N [force]
              env: PICKET_KEYRING_DIR, PICKET_MASTER_KEY or PICKET_MASTER_KEY_FILE
 `
 

@@ -197,6 +197,8 @@ func TestKeysCommand(t *testing.T) {
 		{name: "rotate", args: []string{"keys", "rotate", "membership"}, wantOut: "latest version 2, minimum decryption version 1"},
 		{name: "raise minimum", args: []string{"keys", "min-version", "membership", "2"}, wantOut: "latest version 2, minimum decryption version 2"},
 		{name: "minimum past latest", args: []string{"keys", "min-version", "membership", "3"}, wantCode: 1},
+		{name: "ballot member key refused", args: []string{"keys", "min-version", "ballot-member", "1"}, wantCode: 2},
+		{name: "ballot member key forced", args: []string{"keys", "min-version", "ballot-member", "1", "force"}, wantOut: "minimum decryption version 1"},
 		{name: "bad op", args: []string{"keys", "export", "membership"}, wantCode: 2},
 	}
 	for _, tt := range tests {

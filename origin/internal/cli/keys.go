@@ -11,6 +11,7 @@ import (
 	"github.com/picket-edge/picket/internal/logfield"
 	"github.com/picket-edge/picket/origin/internal/accounts"
 	"github.com/picket-edge/picket/origin/internal/api"
+	"github.com/picket-edge/picket/origin/internal/ballots"
 	"github.com/picket-edge/picket/origin/internal/database"
 	"github.com/picket-edge/picket/origin/internal/events"
 	"github.com/picket-edge/picket/origin/internal/keys"
@@ -118,7 +119,7 @@ func purge(ctx context.Context, args []string, env Env, st Streams) error {
 	return nil
 }
 
-// keysCmd: origin keys info|rotate NAME, origin keys min-version NAME N.
+// keysCmd: origin keys info|rotate NAME, origin keys min-version NAME N [force].
 func keysCmd(ctx context.Context, args []string, env Env, st Streams) error {
 	if len(args) < 2 {
 		return fmt.Errorf("%w: keys: want info|rotate NAME or min-version NAME N", errUsage)
@@ -131,10 +132,16 @@ func keysCmd(ctx context.Context, args []string, env Env, st Streams) error {
 	switch {
 	case op == "rotate" && len(args) == 2:
 		err = km.Rotate(ctx, name)
-	case op == "min-version" && len(args) == 3:
+	case op == "min-version" && (len(args) == 3 || len(args) == 4 && args[3] == "force"):
 		v, perr := strconv.Atoi(args[2])
 		if perr != nil {
 			return fmt.Errorf("%w: keys min-version: %q is not a number", errUsage, args[2])
+		}
+		if name == ballots.MemberKeyName && len(args) == 3 {
+			return fmt.Errorf("%w: keys min-version %s: refused: the once-per-member checks of "+
+				"open ballots find earlier tokens and votes only under the versions they were "+
+				"made with, so retiring one lets those members take a token or vote again; "+
+				"when every ballot is closed, repeat with 'force'", errUsage, name)
 		}
 		err = km.SetMinDecryptionVersion(ctx, name, v)
 	case op == "info" && len(args) == 2:
