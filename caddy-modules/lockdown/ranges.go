@@ -405,11 +405,12 @@ func judge(prev *rangeState, v4, v6 []string) (*rangeState, string) {
 		list []string
 		is4  bool
 		min  int
-	}{{v4, true, 8}, {v6, false, 16}} {
+	}{{v4, true, 12}, {v6, false, 29}} {
 		for _, s := range fam.list {
 			p, err := parsePrefix(s)
 			// a prefix in the wrong family or wider than any Cloudflare
-			// allocation would admit half the internet: treat it as garbage.
+			// allocation (their widest are /13 and /29) would admit far too
+			// much: treat it as garbage.
 			if err != nil || p.Addr().Is4() != fam.is4 || p.Bits() < fam.min {
 				return nil, resultInvalid
 			}

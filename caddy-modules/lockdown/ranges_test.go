@@ -82,6 +82,8 @@ func TestRangeRefreshRejectsBadAnswers(t *testing.T) {
 		{"half the size", func() { api.SetRanges(goodV4[:6], goodV6[:2]) }, resultShrunk},
 		{"not a cidr", func() { api.SetRanges([]string{"192.0.2.0/33"}, goodV6) }, resultInvalid},
 		{"whole internet", func() { api.SetRanges([]string{"0.0.0.0/0"}, goodV6) }, resultInvalid},
+		{"a /11", func() { api.SetRanges(append([]string{"100.0.0.0/11"}, goodV4...), goodV6) }, resultInvalid},
+		{"an ipv6 /28", func() { api.SetRanges(goodV4, append([]string{"2a06:9000::/28"}, goodV6...)) }, resultInvalid},
 		{"family mix-up", func() { api.SetRanges(goodV6, goodV4) }, resultInvalid},
 	}
 	for _, tt := range tests {
