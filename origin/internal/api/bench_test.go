@@ -53,25 +53,7 @@ func BenchmarkRequests(b *testing.B) {
 // are signed up before the timer starts (one token each), so run it with
 // a fixed count, e.g. -benchtime 200x.
 func BenchmarkBallotRequests(b *testing.B) {
-	saved := testBallotKeys
-	testBallotKeys = ballots.GenerateKey(ballots.DefaultKeyBits)
-	h := newHarness(b, map[string]*pgtest.Cluster{"": pgtest.Start(b)})
-	testBallotKeys = saved
-
-	admin := h.signUp(b, newAuthenticator(), "Bench")
-	h.call(b, "POST", "/unions", admin, map[string]string{"slug": "bench", "name": "Bench"}, nil)
-	var created struct {
-		ID string `json:"id"`
-	}
-	h.call(b, "POST", "/ballots", admin, map[string]any{
-		"union": "bench", "question": "Bench?", "options": []string{"yes", "no"},
-		"mode": "unlinkable", "closes_at": h.clock.Now().Add(time.Hour),
-	}, &created)
-	client := &ballotclient.Client{BaseURL: h.url}
-	ballot, err := client.Ballot(context.Background(), created.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, client, ballot := benchBallot(b)
 
 	var votes []*ballotclient.Vote
 	b.Run("POST /ballots/{id}/issue_token", func(b *testing.B) {
@@ -80,6 +62,7 @@ func BenchmarkBallotRequests(b *testing.B) {
 		for i := range sessions {
 			sessions[i] = h.signUp(b, newAuthenticator(), "Member")
 			h.call(b, "POST", "/unions/bench/join", sessions[i], nil, nil)
+			var err error
 			if reqs[i], err = ballotclient.Blind(ballot, i%2, rand.Reader); err != nil {
 				b.Fatal(err)
 			}
@@ -119,25 +102,7 @@ func BenchmarkBallotRequests(b *testing.B) {
 // (about half a minute). Run with -benchtime 1x.
 func BenchmarkVoteLatency(b *testing.B) {
 	const votes, clients = 1000, 200
-	saved := testBallotKeys
-	testBallotKeys = ballots.GenerateKey(ballots.DefaultKeyBits)
-	h := newHarness(b, map[string]*pgtest.Cluster{"": pgtest.Start(b)})
-	testBallotKeys = saved
-
-	admin := h.signUp(b, newAuthenticator(), "Bench")
-	h.call(b, "POST", "/unions", admin, map[string]string{"slug": "bench", "name": "Bench"}, nil)
-	var created struct {
-		ID string `json:"id"`
-	}
-	h.call(b, "POST", "/ballots", admin, map[string]any{
-		"union": "bench", "question": "Bench?", "options": []string{"yes", "no"},
-		"mode": "unlinkable", "closes_at": h.clock.Now().Add(time.Hour),
-	}, &created)
-	client := &ballotclient.Client{BaseURL: h.url}
-	ballot, err := client.Ballot(context.Background(), created.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, client, ballot := benchBallot(b)
 	bodies := make([][]byte, votes)
 	for i := range bodies {
 		s := h.signUp(b, newAuthenticator(), "Member")
@@ -209,4 +174,29 @@ func percentile(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// benchBallot starts the origin on real PostgreSQL with a production-size
+// (3072-bit) key for one open unlinkable ballot in the union "bench".
+func benchBallot(b *testing.B) (*harness, *ballotclient.Client, *ballotclient.Ballot) {
+	saved := testBallotKeys
+	testBallotKeys = ballots.GenerateKey(ballots.DefaultKeyBits)
+	h := newHarness(b, map[string]*pgtest.Cluster{"": pgtest.Start(b)})
+	testBallotKeys = saved
+
+	admin := h.signUp(b, newAuthenticator(), "Bench")
+	h.call(b, "POST", "/unions", admin, map[string]string{"slug": "bench", "name": "Bench"}, nil)
+	var created struct {
+		ID string `json:"id"`
+	}
+	h.call(b, "POST", "/ballots", admin, map[string]any{
+		"union": "bench", "question": "Bench?", "options": []string{"yes", "no"},
+		"mode": "unlinkable", "closes_at": h.clock.Now().Add(time.Hour),
+	}, &created)
+	client := &ballotclient.Client{BaseURL: h.url}
+	ballot, err := client.Ballot(context.Background(), created.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h, client, ballot
 }
